@@ -1,0 +1,58 @@
+import { SqlClient } from "@effect/sql"
+import { Effect, Layer, Schema } from "effect"
+import type { PublishOutcome } from "../services/Publisher.js"
+import { Appended, NotNewer, Publisher } from "../services/Publisher.js"
+import { classify } from "./PgErrors.js"
+import { hashToBytes, Int8 } from "./PgRows.js"
+import { prepareAll, prepareUpdate } from "./PreparedUpdate.js"
+import type { PreparedUpdate } from "./PreparedUpdate.js"
+import { decodeRows } from "./SqlDecode.js"
+
+const WatermarkRow = Schema.Struct({ watermark: Schema.NullOr(Int8) })
+const WatermarksRow = Schema.Struct({ watermarks: Schema.Array(Schema.NullOr(Int8)) })
+
+const outcome = (topic: string, watermark: number | null): PublishOutcome =>
+  watermark === null ? NotNewer(topic) : Appended(topic, watermark)
+
+/**
+ * Publishing over `khala.publish_hashed` / `khala.publish_batch`: each call is one statement, so it is atomic on its
+ * own and joins the caller's transaction when there is one. The payload is hashed here, once, instead of by the
+ * database.
+ */
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const decodeWatermark = decodeRows(WatermarkRow)
+  const decodeWatermarks = decodeRows(WatermarksRow)
+
+  const publishOne = (u: PreparedUpdate) =>
+    sql`
+      select khala.publish_hashed(${u.topic}, ${u.docKey}, ${u.docVersion}, ${u.orgId}, ${u.canonicalPayload}::jsonb,
+                                  ${u.pointer ?? false}, ${hashToBytes(u.payloadHash)}) as watermark
+    `.pipe(
+      Effect.mapError(classify(u.topic)),
+      Effect.flatMap(decodeWatermark),
+      Effect.map((rows) => outcome(u.topic, rows[0]!.watermark))
+    )
+
+  const publishBatch = (updates: ReadonlyArray<PreparedUpdate>) => {
+    if (updates.length === 0) return Effect.succeed([])
+    // Built by hand: the canonical payload is already JSON text, so it is spliced in rather than parsed again.
+    const body = updates.map((u) =>
+      `{"topic":${JSON.stringify(u.topic)},"doc_key":${JSON.stringify(u.docKey)},"doc_version":${u.docVersion},` +
+      `"org_id":${JSON.stringify(u.orgId)},"pointer":${u.pointer === true},"payload_hash":"${u.payloadHash}",` +
+      `"payload":${u.canonicalPayload}}`
+    ).join(",")
+    return sql`select khala.publish_batch(${`[${body}]`}::jsonb) as watermarks`.pipe(
+      Effect.mapError(classify(updates[0]!.topic)),
+      Effect.flatMap(decodeWatermarks),
+      Effect.map((rows) => rows[0]!.watermarks.map((w, i) => outcome(updates[i]!.topic, w)))
+    )
+  }
+
+  return Publisher.of({
+    publish: (update) => Effect.flatMap(prepareUpdate(update), publishOne),
+    publishAll: (updates) => Effect.flatMap(prepareAll(updates), publishBatch)
+  })
+})
+
+export const layer = Layer.effect(Publisher, make)

@@ -1,0 +1,56 @@
+import type { Effect } from "effect"
+import { Context, Schema } from "effect"
+import type { StorageError } from "./StorageError.js"
+import type { UnknownTopic } from "./Topic.js"
+
+const NonEmpty = (what: string) =>
+  Schema.String.pipe(Schema.minLength(1, { message: () => `${what} must be a non-empty string` }))
+
+/** A read-model document to publish: upserted if its version is newer, then appended to its topic's journal. */
+export const PublishUpdate = Schema.Struct({
+  topic: NonEmpty("topic"),
+  docKey: NonEmpty("docKey"),
+  docVersion: Schema.Int.pipe(
+    Schema.nonNegative({ message: () => "docVersion must be a non-negative integer" }),
+    Schema.filter((n) => Number.isSafeInteger(n), { message: () => "docVersion must be a safe integer" })
+  ),
+  orgId: NonEmpty("orgId"),
+  /** Any JSON value: the document. */
+  payload: Schema.Unknown,
+  /** Pointer mode for this update: the journal row omits the payload and clients hydrate it (I5). */
+  pointer: Schema.optional(Schema.Boolean)
+})
+export type PublishUpdate = typeof PublishUpdate.Type
+
+/** The update cannot be published as given; nothing was written. */
+export class InvalidUpdate extends Schema.TaggedError<InvalidUpdate>()("InvalidUpdate", {
+  message: Schema.String,
+  /** Position in a `publishAll` batch, when the update came from one. */
+  index: Schema.optional(Schema.Number)
+}) {}
+
+/** What a publish did. */
+export type PublishOutcome =
+  /** Appended at `watermark` of its topic; the read model now holds this version. */
+  | { readonly _tag: "Appended"; readonly topic: string; readonly watermark: number }
+  /** The stored document already has this or a newer version: nothing was written (I6). */
+  | { readonly _tag: "NotNewer"; readonly topic: string }
+
+export const Appended = (topic: string, watermark: number): PublishOutcome => ({ _tag: "Appended", topic, watermark })
+export const NotNewer = (topic: string): PublishOutcome => ({ _tag: "NotNewer", topic })
+
+export type PublishError = InvalidUpdate | UnknownTopic | StorageError
+
+/**
+ * The runtime-facing append path (SPEC §3). Inside the caller's `SqlClient.withTransaction` the append joins that
+ * transaction and commits or rolls back with the caller's own writes; the topic's sequence row then stays locked
+ * until that commit, so publish last in the transaction. Outside a transaction each call is its own transaction.
+ */
+export class Publisher extends Context.Tag("khala/Publisher")<Publisher, {
+  /** Resolves once the append is durable (or, in a caller's transaction, part of it). */
+  readonly publish: (update: PublishUpdate) => Effect.Effect<PublishOutcome, PublishError>
+  /** Publishes many updates atomically, in order, as if one by one; outcomes in input order. */
+  readonly publishAll: (
+    updates: ReadonlyArray<PublishUpdate>
+  ) => Effect.Effect<ReadonlyArray<PublishOutcome>, PublishError>
+}>() {}

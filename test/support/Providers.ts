@@ -1,0 +1,56 @@
+import { SqlClient } from "@effect/sql"
+import { SqlError } from "@effect/sql/SqlError"
+import { Context, Effect, Layer } from "effect"
+import * as KhalaMemory from "../../src/layers/KhalaMemory.js"
+import * as KhalaPg from "../../src/layers/KhalaPg.js"
+import { MemoryStore } from "../../src/layers/MemoryStore.js"
+import { toStorageError } from "../../src/layers/PgErrors.js"
+import { TopicCatalog } from "../../src/protocol/TopicCatalog.js"
+import type { StorageError } from "../../src/services/StorageError.js"
+import { layerTestDatabase, postgresAvailable } from "./Postgres.js"
+
+/** Runs an effect as one transaction of the layer under test: `SqlClient.withTransaction` or its memory twin. */
+export class Transactions extends Context.Tag("test/Transactions")<Transactions, {
+  readonly run: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StorageError, R>
+}>() {}
+
+export type Services = KhalaPg.KhalaServices | Transactions
+
+/** One implementation of the durable core, for the contract suite. */
+export interface Provider {
+  readonly name: string
+  readonly available: boolean
+  /** A fresh, empty store per build. */
+  readonly layer: Layer.Layer<Services, StorageError>
+}
+
+const memory: Provider = {
+  name: "memory",
+  available: true,
+  layer: Layer.effect(
+    Transactions,
+    Effect.map(MemoryStore, (store) => Transactions.of({ run: store.withTransaction }))
+  ).pipe(Layer.provideMerge(KhalaMemory.layer))
+}
+
+const postgres: Provider = {
+  name: "postgres",
+  available: postgresAvailable,
+  layer: Layer.effect(
+    Transactions,
+    Effect.map(SqlClient.SqlClient, (sql) =>
+      Transactions.of({
+        run: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+          sql.withTransaction(effect).pipe(
+            Effect.mapError((error): E | StorageError => error instanceof SqlError ? toStorageError(error) : error)
+          )
+      }))
+  ).pipe(
+    Layer.provideMerge(KhalaPg.layer),
+    Layer.provide(TopicCatalog.Default),
+    Layer.provide(layerTestDatabase({ maxConnections: 12 })),
+    Layer.orDie
+  )
+}
+
+export const providers: ReadonlyArray<Provider> = [memory, postgres]
