@@ -15,7 +15,8 @@ const sqlState = (error: SqlError): string | undefined => {
   return typeof cause?.code === "string" ? cause.code : undefined
 }
 
-const causeMessage = (error: SqlError) => {
+/** The driver's own message (a SQL error's text, a connection refusal), which is what an operator needs. */
+export const causeMessage = (error: SqlError) => {
   const cause = error.cause as { readonly message?: unknown } | undefined
   return typeof cause?.message === "string" ? cause.message : error.message
 }

@@ -1,0 +1,53 @@
+import { Command, Options } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import type { JournalRow } from "../services/Journal.js"
+import { Journal } from "../services/Journal.js"
+import { layerKhala, topicName } from "./Runtime.js"
+
+const pageSize = 500
+
+/** One journal row as a line of JSON, in the wire's field names. */
+export const rowJson = (row: JournalRow) =>
+  JSON.stringify({
+    topic: row.topic,
+    watermark: row.watermark,
+    doc_key: row.docKey,
+    doc_version: row.docVersion,
+    org_id: row.orgId,
+    payload: row.pointer ? null : row.payload,
+    payload_hash: row.payloadHash,
+    hydration_required: row.pointer,
+    inserted_at: row.insertedAt.toISOString()
+  })
+
+export const command = Command.make(
+  "tail",
+  {
+    topic: Options.text("topic").pipe(Options.withDescription("Topic, dotted or enum name")),
+    after: Options.integer("after").pipe(
+      Options.withDescription("Print rows after this watermark (default 0: from the start)"),
+      Options.withDefault(0)
+    ),
+    limit: Options.integer("limit").pipe(
+      Options.withDescription("Print at most this many rows"),
+      Options.optional
+    )
+  },
+  (args) =>
+    Effect.gen(function*() {
+      const journal = yield* Journal
+      const topic = topicName(args.topic)
+      let after = args.after
+      let remaining = Option.getOrElse(args.limit, () => Number.POSITIVE_INFINITY)
+      while (remaining > 0) {
+        const page = yield* journal.read(topic, after, Math.min(pageSize, remaining))
+        for (const row of page.rows) yield* Console.log(rowJson(row))
+        if (page.rows.length === 0) break
+        after = page.rows[page.rows.length - 1]!.watermark
+        remaining -= page.rows.length
+      }
+    })
+).pipe(
+  Command.withDescription("Print a topic's journal rows after a watermark, one JSON object per line"),
+  Command.provide(layerKhala)
+)

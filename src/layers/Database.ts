@@ -1,0 +1,45 @@
+import { PgClient } from "@effect/sql-pg"
+import type { SqlClient } from "@effect/sql"
+import type { ConfigError } from "effect"
+import { Config, Effect, Layer, Option } from "effect"
+import { StorageError } from "../services/StorageError.js"
+import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
+import { causeMessage } from "./PgErrors.js"
+
+/** Where Khala keeps its data: a Postgres server, or (without one) an embedded Postgres in a data directory. */
+export const DatabaseConfig = Config.all({
+  url: Config.option(Config.redacted("DATABASE_URL")).pipe(
+    Config.withDescription("Postgres connection URL; without it Khala runs on an embedded Postgres (PGlite)")
+  ),
+  dataDir: Config.string("KHALA_DATA_DIR").pipe(
+    Config.withDefault("./.khala"),
+    Config.withDescription("Directory of the embedded database and other local state")
+  ),
+  maxConnections: Config.integer("KHALA_DB_MAX_CONNECTIONS").pipe(
+    Config.validate({ message: "must be between 1 and 1000", validation: (n) => n >= 1 && n <= 1000 }),
+    Config.withDefault(10),
+    Config.withDescription("Size of the Postgres connection pool")
+  )
+})
+
+const applicationName = "khala"
+
+/**
+ * The `SqlClient` Khala runs on, chosen by configuration: `DATABASE_URL` when set, else the embedded database in
+ * `KHALA_DATA_DIR`, reached through the same `@effect/sql-pg` client and the same SQL.
+ */
+export const layerConfig: Layer.Layer<
+  SqlClient.SqlClient | PgClient.PgClient,
+  ConfigError.ConfigError | StorageError
+> = Layer.unwrapEffect(
+  Effect.map(DatabaseConfig, (config) =>
+    Option.match(config.url, {
+      onSome: (url) =>
+        PgClient.layer({ url, maxConnections: config.maxConnections, applicationName }).pipe(
+          Layer.mapError((error) =>
+            new StorageError({ message: `cannot connect to DATABASE_URL: ${causeMessage(error)}`, cause: error })
+          )
+        ),
+      onNone: () => EmbeddedPostgres.layer({ dataDir: config.dataDir, maxConnections: config.maxConnections })
+    }))
+)
