@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, ConfigError, Console, Effect, Option, Schema } from "effect"
+import { Cause, ConfigError, Console, Effect, Logger, Option, Schema } from "effect"
 import { run } from "./cli/Cli.js"
 import { StaleCursor } from "./services/Journal.js"
 import { InvalidUpdate } from "./services/Publisher.js"
@@ -27,8 +27,11 @@ const report = (cause: Cause.Cause<unknown>) => {
   })
 }
 
+// Logs go to stderr: stdout carries what commands print (a watermark, journal rows) for scripts to read.
+const logger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))
+
 run(process.argv).pipe(
   Effect.tapErrorCause(report),
-  Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  Effect.provide([NodeContext.layer, logger]),
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )

@@ -28,10 +28,8 @@ const applicationName = "khala"
  * The `SqlClient` Khala runs on, chosen by configuration: `DATABASE_URL` when set, else the embedded database in
  * `KHALA_DATA_DIR`, reached through the same `@effect/sql-pg` client and the same SQL.
  */
-export const layerConfig: Layer.Layer<
-  SqlClient.SqlClient | PgClient.PgClient,
-  ConfigError.ConfigError | StorageError
-> = Layer.unwrapEffect(
+export const layerConfig: Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | StorageError> = Layer
+  .unwrapEffect(
   Effect.map(DatabaseConfig, (config) =>
     Option.match(config.url, {
       onSome: (url) =>
@@ -40,6 +38,6 @@ export const layerConfig: Layer.Layer<
             new StorageError({ message: `cannot connect to DATABASE_URL: ${causeMessage(error)}`, cause: error })
           )
         ),
-      onNone: () => EmbeddedPostgres.layer({ dataDir: config.dataDir, maxConnections: config.maxConnections })
+      onNone: () => EmbeddedPostgres.layer(config.dataDir)
     }))
 )

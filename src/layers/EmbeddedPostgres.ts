@@ -1,22 +1,10 @@
 import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
-import { PgClient } from "@effect/sql-pg"
 import type { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
 import { StorageError } from "../services/StorageError.js"
-
-export interface EmbeddedOptions {
-  readonly dataDir: string
-  readonly maxConnections: number
-}
-
-/** Postgres clients find a server's Unix socket as `<directory>/.s.PGSQL.<port>`. */
-const socketPort = 5432
-const socketName = `.s.PGSQL.${socketPort}`
-// sun_path holds 108 bytes on Linux, 104 on macOS.
-const maxSocketPath = 100
+import * as PgliteClient from "./PgliteClient.js"
 
 const isAlive = (pid: number) => {
   try {
@@ -27,9 +15,12 @@ const isAlive = (pid: number) => {
   }
 }
 
+const storageError = (message: string) => (cause: unknown) =>
+  new StorageError({ message: `${message}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+
 /**
- * One process owns a data directory: PGlite has a single backend and no locking of its own, so a second process on
- * the same files would corrupt them. A lock file left by a process that died is taken over.
+ * One process owns a data directory: PGlite has no locking of its own, and a second process on the same files
+ * loses or corrupts data. A lock file left by a process that died is taken over.
  */
 const lockDataDir = (dir: string) =>
   Effect.acquireRelease(
@@ -43,79 +34,49 @@ const lockDataDir = (dir: string) =>
           if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
           const owner = Number(readFileSync(lockFile, "utf8").trim())
           if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
-            throw new Error(`the data directory ${dir} is in use by process ${owner}`)
+            throw new Error(
+              `it is in use by process ${owner} (a running khala serve?). The embedded database serves one process; ` +
+                `stop that one, or run every process on a Postgres server with DATABASE_URL`
+            )
           }
           writeFileSync(lockFile, String(process.pid))
         }
         return lockFile
       },
-      catch: (cause) =>
-        new StorageError({
-          message: `cannot use data directory ${dir}: ${cause instanceof Error ? cause.message : String(cause)}`,
-          cause
-        })
+      catch: storageError(`cannot use the data directory ${dir}`)
     }),
     (lockFile) => Effect.sync(() => rmSync(lockFile, { force: true }))
   )
 
-const openDatabase = (dir: string) =>
+const openDatabase = (dataDir: string) =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => PGlite.create(resolve(dir, "pgdata")),
-      catch: (cause) => new StorageError({ message: `cannot open the embedded database in ${dir}: ${cause}`, cause })
+      try: () => PGlite.create(dataDir),
+      catch: storageError(`cannot open the embedded database in ${dataDir}`)
     }),
-    (db) => Effect.promise(() => db.close()).pipe(Effect.orElse(() => Effect.void))
+    (db) => Effect.promise(() => db.close()).pipe(Effect.ignore)
   )
 
 /**
- * Serves PGlite over the Postgres wire protocol on a Unix socket inside the (owner-only) data directory. The socket
- * server gives a connection that opened a transaction exclusive use of the database until it ends, so transactions
- * of the pool's connections are serialized, never interleaved.
+ * The embedded default: Postgres (PGlite) persisted in `dataDir`, through the same SQL, migrations and functions as
+ * a Postgres server. One process owns it; several Khala processes need a Postgres server (`DATABASE_URL`).
  */
-const serveSocket = (db: PGlite, dir: string, maxConnections: number) =>
-  Effect.acquireRelease(
-    Effect.tryPromise({
-      try: async () => {
-        const path = resolve(dir, socketName)
-        // a socket file outlives a killed process; the data directory lock says no live process serves it
-        rmSync(path, { force: true })
-        const server = new PGLiteSocketServer({ db, path, maxConnections })
-        await server.start()
-        return server
-      },
-      catch: (cause) => new StorageError({ message: `cannot serve the embedded database: ${cause}`, cause })
-    }),
-    (server) => Effect.promise(() => server.stop())
-  )
-
-/**
- * The embedded default: a Postgres (PGlite) persisted in `dataDir`, reached through `@effect/sql-pg` like any other
- * Postgres, so the same SQL, migrations and functions run on it.
- */
-export const layer = (
-  options: EmbeddedOptions
-): Layer.Layer<SqlClient.SqlClient | PgClient.PgClient, StorageError> =>
+export const layer = (dataDir: string): Layer.Layer<SqlClient.SqlClient, StorageError> =>
   Layer.unwrapScoped(Effect.gen(function*() {
-    const dir = resolve(options.dataDir)
-    if (resolve(dir, socketName).length > maxSocketPath) {
-      return yield* new StorageError({
-        message: `the data directory path ${dir} is too long for a Unix socket; choose a shorter KHALA_DATA_DIR`
-      })
-    }
+    const dir = resolve(dataDir)
     yield* lockDataDir(dir)
-    const db = yield* openDatabase(dir)
-    yield* serveSocket(db, dir, options.maxConnections)
+    const db = yield* openDatabase(resolve(dir, "pgdata"))
     yield* Effect.logInfo(`embedded database in ${dir}`)
-    return PgClient.layer({
-      host: dir,
-      port: socketPort,
-      username: "postgres",
-      database: "postgres",
-      maxConnections: options.maxConnections,
-      applicationName: "khala"
-    }).pipe(
-      Layer.mapError((error) =>
-        new StorageError({ message: `cannot connect to the embedded database: ${error.message}`, cause: error })
-      )
-    )
+    return PgliteClient.layer(db)
   }))
+
+/** An embedded database in memory, gone when the scope closes: for tests. */
+export const layerInMemory: Layer.Layer<SqlClient.SqlClient, StorageError> = Layer.unwrapScoped(
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.tryPromise({ try: () => PGlite.create(), catch: storageError("cannot start an in-memory database") }),
+      (db) => Effect.promise(() => db.close()).pipe(Effect.ignore)
+    ),
+    PgliteClient.layer
+  )
+)

@@ -64,7 +64,8 @@ describe.each(providers)("concurrent publishers: $name", (provider) => {
                 const page = yield* journal.read(topic, 0, 100_000)
                 const watermarks = page.rows.map((r) => r.watermark)
                 if (!isDenseFrom(0, watermarks) || page.head !== watermarks.length) {
-                  yield* Ref.update(violations, (v) => [...v, `head ${page.head}, rows ${watermarks.join(",")}`])
+                  const seen = `head ${page.head}, ${watermarks.length} rows: ${watermarks.slice(0, 5)}..${watermarks.slice(-5)}`
+                  yield* Ref.update(violations, (v) => v.length < 5 ? [...v, seen] : v)
                 }
                 yield* Effect.yieldNow()
               }

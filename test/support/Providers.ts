@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { Context, Effect, Layer } from "effect"
+import * as EmbeddedPostgres from "../../src/layers/EmbeddedPostgres.js"
 import * as KhalaMemory from "../../src/layers/KhalaMemory.js"
 import * as KhalaPg from "../../src/layers/KhalaPg.js"
 import { MemoryStore } from "../../src/layers/MemoryStore.js"
@@ -33,10 +34,7 @@ const memory: Provider = {
   ).pipe(Layer.provideMerge(KhalaMemory.layer))
 }
 
-const postgres: Provider = {
-  name: "postgres",
-  available: postgresAvailable,
-  layer: Layer.effect(
+const sqlTransactions = Layer.effect(
     Transactions,
     Effect.map(SqlClient.SqlClient, (sql) =>
       Transactions.of({
@@ -45,7 +43,12 @@ const postgres: Provider = {
             Effect.mapError((error): E | StorageError => error instanceof SqlError ? toStorageError(error) : error)
           )
       }))
-  ).pipe(
+)
+
+const postgres: Provider = {
+  name: "postgres",
+  available: postgresAvailable,
+  layer: sqlTransactions.pipe(
     Layer.provideMerge(KhalaPg.layer),
     Layer.provide(TopicCatalog.Default),
     Layer.provide(layerTestDatabase({ maxConnections: 12 })),
@@ -53,4 +56,16 @@ const postgres: Provider = {
   )
 }
 
-export const providers: ReadonlyArray<Provider> = [memory, postgres]
+/** The embedded default (PGlite in process), in memory. */
+const embedded: Provider = {
+  name: "embedded",
+  available: true,
+  layer: sqlTransactions.pipe(
+    Layer.provideMerge(KhalaPg.layer),
+    Layer.provide(TopicCatalog.Default),
+    Layer.provide(EmbeddedPostgres.layerInMemory),
+    Layer.orDie
+  )
+}
+
+export const providers: ReadonlyArray<Provider> = [memory, postgres, embedded]

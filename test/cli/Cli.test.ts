@@ -1,0 +1,94 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { postgresAvailable, testDatabase } from "../support/Postgres.js"
+import { runCli } from "../support/Processes.js"
+
+const publishArgs = (docKey: string, docVersion: number, payload: string, topic = "runtime.run_summaries") => [
+  "publish",
+  "--topic",
+  topic,
+  "--doc-key",
+  docKey,
+  "--doc-version",
+  String(docVersion),
+  "--org",
+  "org_a",
+  "--payload",
+  payload
+]
+
+describe("khala command line", () => {
+  it.live("every command has --help", () =>
+    Effect.forEach(["serve", "migrate", "publish", "tail"], (command) =>
+      Effect.map(runCli([command, "--help"]), (result) => {
+        expect(result.code).toBe(0)
+        expect(result.stdout).toContain(command)
+      })))
+
+  it.live("a bad configuration value is refused with a clear message", () =>
+    Effect.map(runCli(["migrate"], { KHALA_DB_MAX_CONNECTIONS: "lots" }), (result) => {
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain("KHALA_DB_MAX_CONNECTIONS")
+    }))
+
+  it.live("an unreachable DATABASE_URL is one clear line and a failing exit", () =>
+    Effect.map(runCli(["migrate"], { DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" }), (result) => {
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain("cannot connect to DATABASE_URL")
+    }))
+
+  describe.skipIf(!postgresAvailable)("against DATABASE_URL", () => {
+    it.live("migrate, publish (dotted and enum names), not-newer, tail", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { url } = yield* testDatabase
+        const env = { DATABASE_URL: url }
+        const first = yield* runCli(["migrate"], env)
+        expect(first).toMatchObject({ code: 0, stdout: "applied migrations: 1_journal\n" })
+        expect((yield* runCli(["migrate"], env)).stdout).toBe("schema khala is up to date\n")
+
+        expect(yield* runCli(publishArgs("run_1", 2, `{"status":"running"}`), env)).toMatchObject({
+          code: 0,
+          stdout: "1\n"
+        })
+        const enumName = publishArgs("run_2", 1, `{"n":2}`, "SYNC_TOPIC_RUNTIME_RUN_SUMMARIES")
+        expect((yield* runCli([...enumName, "--pointer"], env)).stdout).toBe("2\n")
+        const stale = yield* runCli(publishArgs("run_1", 2, `{"status":"again"}`), env)
+        expect(stale.code).toBe(0)
+        expect(stale.stdout).toContain("not published")
+
+        const tail = yield* runCli(["tail", "--topic", "runtime.run_summaries"], env)
+        const rows = tail.stdout.trim().split("\n").map((line) => JSON.parse(line))
+        expect(rows).toMatchObject([
+          { watermark: 1, doc_key: "run_1", doc_version: 2, payload: { status: "running" }, hydration_required: false },
+          { watermark: 2, doc_key: "run_2", payload: null, hydration_required: true }
+        ])
+        const after = yield* runCli(["tail", "--topic", "runtime.run_summaries", "--after", "1"], env)
+        expect(after.stdout.trim().split("\n").map((line) => JSON.parse(line).watermark)).toEqual([2])
+      })), { timeout: 60_000 })
+
+    it.live("bad input fails with one line naming the problem", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { url } = yield* testDatabase
+        const env = { DATABASE_URL: url }
+        const unknown = yield* runCli(publishArgs("k", 1, "{}", "runtime.nope"), env)
+        expect(unknown.code).toBe(1)
+        expect(unknown.stderr).toContain(`unknown topic "runtime.nope"`)
+        const badJson = yield* runCli(publishArgs("k", 1, "{oops"), env)
+        expect(badJson.code).toBe(1)
+        expect(badJson.stderr).toContain("--payload is not valid JSON")
+        const emptyKey = yield* runCli(publishArgs("", 1, "{}"), env)
+        expect(emptyKey.code).toBe(1)
+        expect(emptyKey.stderr).toContain("docKey must be a non-empty string")
+      })), { timeout: 60_000 })
+
+    it.live("migrations are safe when several processes start at once", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { url } = yield* testDatabase
+        const results = yield* Effect.all(Array.from({ length: 4 }, () => runCli(["migrate"], { DATABASE_URL: url })), {
+          concurrency: "unbounded"
+        })
+        expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0])
+        expect(results.filter((r) => r.stdout.includes("applied migrations")).length).toBe(1)
+      })), { timeout: 60_000 })
+  })
+})
