@@ -10,10 +10,7 @@ export const layerUnmigrated = KhalaPg.layerServices.pipe(
 )
 
 /** The durable core on the configured database, migrated and with the catalog's topics registered. */
-export const layerKhala = KhalaPg.layer.pipe(
-  Layer.provideMerge(Database.layerConfig),
-  Layer.provideMerge(TopicCatalog.Default)
-)
+export const layerKhala = KhalaPg.layerConfig()
 
 /** A topic as given on the command line, dotted or enum name; names outside the v1 catalog pass as they are. */
 export const topicName = (name: string) =>

@@ -1,7 +1,7 @@
 import { PgClient } from "@effect/sql-pg"
 import type { SqlClient } from "@effect/sql"
 import type { ConfigError } from "effect"
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, Effect, Layer, Option, Redacted } from "effect"
 import { StorageError } from "../services/StorageError.js"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
 import { causeMessage } from "./PgErrors.js"
@@ -9,6 +9,8 @@ import { causeMessage } from "./PgErrors.js"
 /** Where Khala keeps its data: a Postgres server, or (without one) an embedded Postgres in a data directory. */
 export const DatabaseConfig = Config.all({
   url: Config.option(Config.redacted("DATABASE_URL")).pipe(
+    // an empty value (DATABASE_URL= in an env file) means unset
+    Config.map(Option.filter((url) => Redacted.value(url).trim() !== "")),
     Config.withDescription("Postgres connection URL; without it Khala runs on an embedded Postgres (PGlite)")
   ),
   dataDir: Config.string("KHALA_DATA_DIR").pipe(

@@ -1,5 +1,6 @@
 import { Layer } from "effect"
-import { TopicCatalog } from "../protocol/TopicCatalog.js"
+import type { Options as TopicCatalogOptions, TopicCatalogError } from "../protocol/TopicCatalog.js"
+import { layer as TopicCatalogLayer, TopicCatalog } from "../protocol/TopicCatalog.js"
 import type { StorageError } from "../services/StorageError.js"
 import * as DocumentsMemory from "./DocumentsMemory.js"
 import * as JournalMemory from "./JournalMemory.js"
@@ -25,5 +26,8 @@ export const layerWith: Layer.Layer<KhalaServices | MemoryStore.MemoryStore, Sto
     Layer.provideMerge(MemoryStore.layer)
   )
 
-/** The memory core with the v1 topic catalog. */
-export const layer = layerWith.pipe(Layer.provide(TopicCatalog.Default))
+/** The memory core with the v1 topic catalog extended by `catalog`, for a runtime's unit tests. */
+export const layer = (
+  catalog: TopicCatalogOptions = {}
+): Layer.Layer<KhalaServices | MemoryStore.MemoryStore | TopicCatalog, StorageError | TopicCatalogError> =>
+  layerWith.pipe(Layer.provideMerge(TopicCatalogLayer(catalog)))

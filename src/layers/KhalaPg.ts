@@ -1,14 +1,16 @@
 import type { SqlClient } from "@effect/sql"
+import type { ConfigError } from "effect"
 import { Effect, Layer } from "effect"
 import { RetentionClass } from "../protocol/gen/openagents/sync/v1/topics_pb.js"
-import type { TopicInfo } from "../protocol/TopicCatalog.js"
-import { TopicCatalog } from "../protocol/TopicCatalog.js"
+import type { Options as TopicCatalogOptions, TopicCatalogError, TopicInfo } from "../protocol/TopicCatalog.js"
+import { layer as TopicCatalogLayer, TopicCatalog } from "../protocol/TopicCatalog.js"
 import type { Documents } from "../services/Documents.js"
 import type { Journal } from "../services/Journal.js"
 import type { Publisher } from "../services/Publisher.js"
 import { Sequencer } from "../services/Sequencer.js"
 import type { StorageError } from "../services/StorageError.js"
 import type { TopicRegistration } from "../services/Topic.js"
+import * as Database from "./Database.js"
 import * as DocumentsPg from "./DocumentsPg.js"
 import * as JournalPg from "./JournalPg.js"
 import { migrate } from "./Migrations.js"
@@ -39,10 +41,28 @@ export const layerServices: Layer.Layer<KhalaServices, never, SqlClient.SqlClien
   PublisherPg.layer
 )
 
-/**
- * The durable core over the runtime's own `SqlClient`: migrates the `khala` schema (safe when several processes
- * start at once) and registers the catalog's topics when built.
- */
-export const layer: Layer.Layer<KhalaServices, StorageError, SqlClient.SqlClient | TopicCatalog> = Layer
+/** The durable core over an `SqlClient` and a catalog: migrates (safe when several processes start at once), then
+ * registers the catalog's topics, when built. */
+export const layerCore: Layer.Layer<KhalaServices, StorageError, SqlClient.SqlClient | TopicCatalog> = Layer
   .effectDiscard(Effect.zipRight(migrate, registerCatalog))
   .pipe(Layer.provideMerge(layerServices))
+
+/**
+ * The durable core over the runtime's own `SqlClient`, with the v1 topic catalog extended by `catalog` (extra topics,
+ * retention overrides). `Publisher.publish` joins the runtime's `SqlClient.withTransaction`.
+ */
+export const layer = (
+  catalog: TopicCatalogOptions = {}
+): Layer.Layer<KhalaServices | TopicCatalog, StorageError | TopicCatalogError, SqlClient.SqlClient> =>
+  layerCore.pipe(Layer.provideMerge(TopicCatalogLayer(catalog)))
+
+/**
+ * The durable core on the database the environment names: `DATABASE_URL`, else the embedded database in
+ * `KHALA_DATA_DIR` (default `./.khala`).
+ */
+export const layerConfig = (
+  catalog: TopicCatalogOptions = {}
+): Layer.Layer<
+  KhalaServices | TopicCatalog | SqlClient.SqlClient,
+  StorageError | TopicCatalogError | ConfigError.ConfigError
+> => layer(catalog).pipe(Layer.provideMerge(Database.layerConfig))

@@ -31,7 +31,7 @@ const memory: Provider = {
   layer: Layer.effect(
     Transactions,
     Effect.map(MemoryStore, (store) => Transactions.of({ run: store.withTransaction }))
-  ).pipe(Layer.provideMerge(KhalaMemory.layer))
+  ).pipe(Layer.provideMerge(KhalaMemory.layer()), Layer.orDie)
 }
 
 const sqlTransactions = Layer.effect(
@@ -49,7 +49,7 @@ const postgres: Provider = {
   name: "postgres",
   available: postgresAvailable,
   layer: sqlTransactions.pipe(
-    Layer.provideMerge(KhalaPg.layer),
+    Layer.provideMerge(KhalaPg.layerCore),
     Layer.provide(TopicCatalog.Default),
     Layer.provide(layerTestDatabase({ maxConnections: 12 })),
     Layer.orDie
@@ -61,7 +61,7 @@ const embedded: Provider = {
   name: "embedded",
   available: true,
   layer: sqlTransactions.pipe(
-    Layer.provideMerge(KhalaPg.layer),
+    Layer.provideMerge(KhalaPg.layerCore),
     Layer.provide(TopicCatalog.Default),
     Layer.provide(EmbeddedPostgres.layerInMemory),
     Layer.orDie

@@ -1,0 +1,118 @@
+import { PgClient } from "@effect/sql-pg"
+import { Clock, Effect, Layer, Redacted } from "effect"
+import { randomBytes } from "node:crypto"
+import pg from "pg"
+import * as KhalaPg from "../src/layers/KhalaPg.js"
+import { Publisher } from "../src/services/Publisher.js"
+import type { Figure } from "./report.js"
+import { figure } from "./report.js"
+
+const adminUrl = process.env["KHALA_BENCH_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
+
+const admin = (statement: string) =>
+  Effect.promise(async () => {
+    const client = new pg.Client({ connectionString: adminUrl })
+    await client.connect()
+    try {
+      await client.query(statement)
+    } finally {
+      await client.end()
+    }
+  })
+
+/** A database of its own for the run. */
+const benchDatabase = Effect.acquireRelease(
+  Effect.gen(function*() {
+    const name = `khala_bench_${randomBytes(4).toString("hex")}`
+    yield* admin(`create database ${name}`)
+    const url = new URL(adminUrl)
+    url.pathname = `/${name}`
+    return { name, url: url.toString() }
+  }),
+  ({ name }) => admin(`drop database if exists ${name} with (force)`)
+)
+
+/** Runs `writers` loops of `once` until `seconds` have passed; operations per second. */
+const rate = <E, R>(writers: number, seconds: number, once: (writer: number, i: number) => Effect.Effect<unknown, E, R>) =>
+  Effect.gen(function*() {
+    const start = yield* Clock.currentTimeMillis
+    const deadline = start + seconds * 1000
+    const counts = yield* Effect.forEach(
+      Array.from({ length: writers }, (_, w) => w),
+      (w) =>
+        Effect.gen(function*() {
+          let i = 0
+          while ((yield* Clock.currentTimeMillis) < deadline) {
+            yield* once(w, i++)
+          }
+          return i
+        }),
+      { concurrency: "unbounded" }
+    )
+    const elapsed = ((yield* Clock.currentTimeMillis) - start) / 1000
+    return counts.reduce((a, b) => a + b, 0) / elapsed
+  })
+
+/** The raw SQL of the per-call shape: lock and bump the topic's counter, append the row, one transaction each. */
+const rawPerCall = (url: string, writers: number, seconds: number) =>
+  Effect.gen(function*() {
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => new pg.Pool({ connectionString: url, max: writers })),
+      (pool) => Effect.promise(() => pool.end())
+    )
+    yield* Effect.promise(() =>
+      pool.query(`
+        create table raw_seq (topic text primary key, head bigint not null);
+        create table raw_events (topic text, watermark bigint, doc_key text, payload jsonb, primary key (topic, watermark));
+        insert into raw_seq values ('t', 0);
+      `)
+    )
+    return yield* rate(writers, seconds, (w, i) =>
+      Effect.promise(async () => {
+        const client = await pool.connect()
+        try {
+          await client.query("begin")
+          const { rows } = await client.query("update raw_seq set head = head + 1 where topic = 't' returning head")
+          await client.query("insert into raw_events values ('t', $1, $2, $3)", [
+            rows[0].head,
+            `doc-${w}-${i}`,
+            JSON.stringify({ writer: w, i })
+          ])
+          await client.query("commit")
+        } finally {
+          client.release()
+        }
+      }))
+  })
+
+export const publishScenarios = (options: { readonly seconds: number; readonly writers: number }) =>
+  Effect.scoped(Effect.gen(function*() {
+    const { seconds, writers } = options
+    const { url } = yield* benchDatabase
+    const khala = KhalaPg.layer().pipe(
+      Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: writers + 2 }))
+    )
+    const perCall = yield* Effect.gen(function*() {
+      const publisher = yield* Publisher
+      return yield* rate(writers, seconds, (w, i) =>
+        publisher.publish({
+          topic: "runtime.run_summaries",
+          docKey: `doc-${w}-${i}`,
+          docVersion: 1,
+          orgId: "org_bench",
+          payload: { writer: w, i }
+        }))
+    }).pipe(Effect.provide(khala))
+    const raw = yield* rawPerCall(url, writers, seconds)
+    const figures: Array<Figure> = [
+      figure({
+        scenario: `publish, one topic, ${writers} concurrent writers`,
+        figure: "Publisher.publish (per call)",
+        unit: "publishes/s",
+        value: perCall,
+        baseline: "raw SQL UPDATE…RETURNING + INSERT per transaction",
+        baselineValue: raw
+      })
+    ]
+    return figures
+  }))
