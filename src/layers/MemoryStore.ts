@@ -40,6 +40,8 @@ export class MemoryStore extends Context.Tag("khala/MemoryStore")<MemoryStore, {
   >
   /** Runs `effect` as one transaction: its writes commit together if it succeeds and vanish if it fails. */
   readonly withTransaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Whether the current fiber runs inside a transaction of this store. */
+  readonly inTransaction: Effect.Effect<boolean>
   /** Failure injection: the next `count` writes fail with a `StorageError` and write nothing. */
   readonly failNextWrites: (count: number) => Effect.Effect<void>
 }>() {}
@@ -91,6 +93,7 @@ export const makeMemoryStore = Effect.gen(function*() {
     read: Effect.flatMap(FiberRef.get(draft), (current) => Ref.get(Option.getOrElse(current, () => committed))),
     write,
     withTransaction,
+    inTransaction: Effect.map(FiberRef.get(draft), Option.isSome),
     failNextWrites: (count) => Ref.set(injectedFailures, count)
   })
 })

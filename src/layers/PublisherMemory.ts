@@ -1,7 +1,8 @@
 import { Chunk, Effect, HashMap, Layer, Option } from "effect"
 import type { Document } from "../services/Documents.js"
 import type { PublishOutcome } from "../services/Publisher.js"
-import { Appended, NotNewer, Publisher } from "../services/Publisher.js"
+import { Appended, appendedHeads, NotNewer, Publisher } from "../services/Publisher.js"
+import { Wakeups } from "../services/Wakeups.js"
 import type { MemoryState } from "./MemoryStore.js"
 import { documentId, MemoryStore } from "./MemoryStore.js"
 import type { PreparedUpdate } from "./PreparedUpdate.js"
@@ -65,13 +66,23 @@ export const make = Effect.gen(function*() {
       )
     )
 
+  const wakeups = yield* Effect.serviceOption(Wakeups)
+  const signal = (outcomes: ReadonlyArray<PublishOutcome>) =>
+    Option.match(wakeups, {
+      onNone: () => Effect.void,
+      onSome: (wakeups) =>
+        Effect.flatMap(store.inTransaction, (inTransaction) =>
+          inTransaction ? Effect.void : wakeups.committed(appendedHeads(outcomes)))
+    })
+
   return Publisher.of({
     publish: (update) =>
       prepareUpdate(update).pipe(
         Effect.flatMap((prepared) => applyAll([prepared])),
+        Effect.tap(signal),
         Effect.map((outcomes) => outcomes[0]!)
       ),
-    publishAll: (updates) => Effect.flatMap(prepareAll(updates), applyAll)
+    publishAll: (updates) => Effect.flatMap(prepareAll(updates), applyAll).pipe(Effect.tap(signal))
   })
 })
 

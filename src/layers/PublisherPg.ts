@@ -1,7 +1,8 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
 import type { PublishOutcome } from "../services/Publisher.js"
-import { Appended, NotNewer, Publisher } from "../services/Publisher.js"
+import { Appended, appendedHeads, NotNewer, Publisher } from "../services/Publisher.js"
+import { Wakeups } from "../services/Wakeups.js"
 import { classify } from "./PgErrors.js"
 import { hashToBytes, Int8 } from "./PgRows.js"
 import { prepareAll, prepareUpdate } from "./PreparedUpdate.js"
@@ -49,9 +50,21 @@ export const make = Effect.gen(function*() {
     )
   }
 
+  const wakeups = yield* Effect.serviceOption(Wakeups)
+  // A statement outside a transaction has committed when it returns: wake the hub now. Inside a caller's
+  // transaction the commit is the caller's; the hub's poll sees it.
+  const signal = (outcomes: ReadonlyArray<PublishOutcome>) =>
+    Option.match(wakeups, {
+      onNone: () => Effect.void,
+      onSome: (wakeups) =>
+        Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+          Option.isSome(transaction) ? Effect.void : wakeups.committed(appendedHeads(outcomes)))
+    })
+
   return Publisher.of({
-    publish: (update) => Effect.flatMap(prepareUpdate(update), publishOne),
-    publishAll: (updates) => Effect.flatMap(prepareAll(updates), publishBatch)
+    publish: (update) =>
+      Effect.flatMap(prepareUpdate(update), publishOne).pipe(Effect.tap((outcome) => signal([outcome]))),
+    publishAll: (updates) => Effect.flatMap(prepareAll(updates), publishBatch).pipe(Effect.tap(signal))
   })
 })
 

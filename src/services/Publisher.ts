@@ -2,6 +2,7 @@ import type { Effect } from "effect"
 import { Context, Schema } from "effect"
 import type { StorageError } from "./StorageError.js"
 import type { UnknownTopic } from "./Topic.js"
+import type { TopicHead } from "./Wakeups.js"
 
 const NonEmpty = (what: string) =>
   Schema.String.pipe(Schema.minLength(1, { message: () => `${what} must be a non-empty string` }))
@@ -38,6 +39,15 @@ export type PublishOutcome =
 
 export const Appended = (topic: string, watermark: number): PublishOutcome => ({ _tag: "Appended", topic, watermark })
 export const NotNewer = (topic: string): PublishOutcome => ({ _tag: "NotNewer", topic })
+
+/** The highest appended watermark per topic among `outcomes`. */
+export const appendedHeads = (outcomes: ReadonlyArray<PublishOutcome>): Array<TopicHead> => {
+  const heads = new Map<string, number>()
+  for (const outcome of outcomes) {
+    if (outcome._tag === "Appended") heads.set(outcome.topic, Math.max(heads.get(outcome.topic) ?? 0, outcome.watermark))
+  }
+  return Array.from(heads, ([topic, head]) => ({ topic, head }))
+}
 
 export type PublishError = InvalidUpdate | UnknownTopic | StorageError
 
