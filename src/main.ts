@@ -3,12 +3,13 @@ import { ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, ConfigError, Console, Effect, Logger, Option, Schema } from "effect"
 import { run } from "./cli/Cli.js"
+import { AuthConfigError } from "./layers/AuthJose.js"
 import { StaleCursor } from "./services/Journal.js"
 import { InvalidUpdate } from "./services/Publisher.js"
 import { StorageError } from "./services/StorageError.js"
 import { UnknownTopic } from "./services/Topic.js"
 
-const isOperatorError = Schema.is(Schema.Union(StorageError, InvalidUpdate, UnknownTopic, StaleCursor))
+const isOperatorError = Schema.is(Schema.Union(StorageError, InvalidUpdate, UnknownTopic, StaleCursor, AuthConfigError))
 
 /**
  * Failures an operator can act on print as one line; the CLI has printed its own usage errors already; anything

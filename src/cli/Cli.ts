@@ -3,13 +3,14 @@ import * as Migrate from "./Migrate.js"
 import * as Publish from "./Publish.js"
 import * as Serve from "./Serve.js"
 import * as Tail from "./Tail.js"
+import * as Token from "./Token.js"
 
 const khala = Command.make("khala").pipe(
   Command.withDescription(
     "Khala sync engine. Configuration comes from the environment: DATABASE_URL (else an embedded database in " +
       "KHALA_DATA_DIR, default ./.khala), KHALA_HOST, KHALA_PORT, KHALA_DB_MAX_CONNECTIONS."
   ),
-  Command.withSubcommands([Serve.command, Migrate.command, Publish.command, Tail.command])
+  Command.withSubcommands([Serve.command, Migrate.command, Publish.command, Tail.command, Token.command])
 )
 
 export const run = Command.run(khala, { name: "khala", version: "0.1.0" })

@@ -34,3 +34,13 @@ export * as TopicCatalog from "./TopicCatalog.js"
 export * from "./gen/openagents/sync/v1/errors_pb.js"
 export * from "./gen/openagents/sync/v1/sync_pb.js"
 export * from "./gen/openagents/sync/v1/topics_pb.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as PhoenixFrame from "./PhoenixFrame.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SyncChannel from "./SyncChannel.js"

@@ -1,13 +1,21 @@
-import { HttpServer } from "@effect/platform"
+import { HttpRouter, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import * as Health from "./Health.js"
 import { ServerConfig } from "./ServerConfig.js"
+import * as SyncSocket from "./SyncSocket.js"
 
-/** The HTTP side of `khala serve`, listening on `KHALA_HOST`:`KHALA_PORT`. */
-export const layer = Layer.unwrapEffect(Effect.map(ServerConfig, ({ host, port }) =>
-  HttpServer.serve(Health.routes).pipe(
+/**
+ * `khala serve` on `KHALA_HOST`:`KHALA_PORT`: the HTTP routes and, on the same port, the Phoenix socket at
+ * `/socket/websocket`.
+ */
+export const layer = Layer.unwrapScoped(Effect.gen(function*() {
+  const { host, port } = yield* ServerConfig
+  const socket = yield* SyncSocket.makeHandler
+  const routes = Health.routes.pipe(HttpRouter.get(SyncSocket.socketPath, socket))
+  return HttpServer.serve(routes).pipe(
     HttpServer.withLogAddress,
     Layer.provide(NodeHttpServer.layer(createServer, { host, port }))
-  )))
+  )
+}))

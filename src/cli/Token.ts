@@ -1,0 +1,67 @@
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Console, Duration, Effect, Option } from "effect"
+import * as AuthJose from "../layers/AuthJose.js"
+import { TokenSigner } from "../services/TokenVerifier.js"
+
+const unitSeconds: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
+
+/**
+ * A lifetime as `30s`, `15m`, `1h`, `2d`, or Effect's long form (`90 minutes`), in whole seconds; `None` unless it is
+ * at least one second.
+ */
+export const parseTtl = (input: string): Option.Option<number> => {
+  const text = input.trim()
+  const short = /^(\d+)\s*([smhd])$/.exec(text)
+  const seconds = short !== null
+    ? Number(short[1]) * (unitSeconds[short[2] ?? ""] ?? Number.NaN)
+    : Option.match(Duration.decodeUnknown(text), {
+      onNone: () => Number.NaN,
+      onSome: (duration) => Math.floor(Duration.toSeconds(duration))
+    })
+  return Number.isSafeInteger(seconds) && seconds >= 1 ? Option.some(seconds) : Option.none()
+}
+
+const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
+
+const nonEmpty = (name: string) =>
+  Options.mapEffect((value: string) =>
+    value.trim() === "" ? invalid(`--${name} must not be empty`) : Effect.succeed(value.trim())
+  )
+
+export const command = Command.make(
+  "token",
+  {
+    sub: Options.text("sub").pipe(Options.withDescription("Subject (sub claim)"), nonEmpty("sub")),
+    org: Options.text("org").pipe(Options.withDescription("Organization (oa_org_id claim)"), nonEmpty("org")),
+    scopes: Options.text("scopes").pipe(
+      Options.withDescription("Topics the token may subscribe to, comma-separated (oa_sync_scopes claim)"),
+      Options.map((scopes) => scopes.split(",").map((scope) => scope.trim()).filter((scope) => scope !== ""))
+    ),
+    ttl: Options.text("ttl").pipe(
+      Options.withDescription("Lifetime: 30s, 15m, 1h, 2d"),
+      Options.withDefault("1h"),
+      Options.mapEffect((ttl) =>
+        Option.match(parseTtl(ttl), {
+          onNone: () => invalid(`--ttl "${ttl}" is not a lifetime such as 30s, 15m, 1h or 2d`),
+          onSome: Effect.succeed
+        })
+      )
+    )
+  },
+  (args) =>
+    Effect.gen(function*() {
+      const token = yield* (yield* TokenSigner).sign({
+        subject: args.sub,
+        orgId: args.org,
+        scopes: args.scopes,
+        ttlSeconds: args.ttl
+      })
+      yield* Console.log(token)
+    })
+).pipe(
+  Command.withDescription(
+    "Print a token signed with the first key of KHALA_AUTH_HS256_KEYS (without keys, the development key in " +
+      "KHALA_DATA_DIR, which khala serve also uses)"
+  ),
+  Command.provide(AuthJose.layerConfig)
+)

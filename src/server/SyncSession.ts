@@ -1,0 +1,320 @@
+import { Effect, Either, FiberMap, Option, Ref, Stream } from "effect"
+import * as PhoenixFrame from "../protocol/PhoenixFrame.js"
+import type { SerializedUpdate, StaleTopic, TopicWatermark } from "../protocol/SyncChannel.js"
+import * as SyncChannel from "../protocol/SyncChannel.js"
+import type { Catalog } from "../protocol/TopicCatalog.js"
+import type { Batch } from "../services/Hub.js"
+import { Hub } from "../services/Hub.js"
+import type { JournalRow } from "../services/Journal.js"
+import { Sequencer } from "../services/Sequencer.js"
+import type { Principal } from "../services/TokenVerifier.js"
+
+type Frame = PhoenixFrame.Frame
+const topic = SyncChannel.channelTopic
+
+/** What a session needs from its socket. */
+export interface SessionSocket {
+  /** Queues a text frame; waits while the socket's send buffer is over its limit (backpressure). */
+  readonly send: (text: string) => Effect.Effect<void>
+}
+
+/** One live topic subscription of a socket. */
+interface Subscription {
+  /** The name the client used, for replies and pushes (SPEC §4). */
+  readonly requestedAs: string
+  /** The watermark through which this socket has been sent the topic (what clients persist). */
+  readonly through: Ref.Ref<number>
+}
+
+interface Joined {
+  readonly joinRef: string
+  readonly subscriptionId: string
+  readonly subscriptions: Map<string, Subscription>
+}
+
+/** A row as the wire sends it: its payload serialized once; pointer rows ask the client to hydrate (I5). */
+const serialized = (row: JournalRow, requestedAs: string): SerializedUpdate => ({
+  topic: requestedAs,
+  docKey: row.docKey,
+  docVersion: row.docVersion,
+  payloadJson: row.pointer ? null : JSON.stringify(row.payload ?? null),
+  payloadHash: row.payloadHash,
+  watermark: row.watermark,
+  hydrationRequired: row.pointer
+})
+
+/**
+ * The `sync:v1` channel of one socket (SPEC §5): join, subscribe, unsubscribe, heartbeats, and a fiber per
+ * subscribed topic that forwards the hub's batches. Frames are handled one at a time, in arrival order.
+ */
+export const makeSession = (options: {
+  readonly principal: Principal
+  readonly catalog: Catalog
+  readonly socket: SessionSocket
+  readonly newId: () => string
+}) =>
+  Effect.gen(function*() {
+    const { catalog, principal, socket } = options
+    const hub = yield* Hub
+    const sequencer = yield* Sequencer
+    let joined: Option.Option<Joined> = Option.none()
+    // one fiber per subscribed topic, interrupted with the socket's scope
+    const fibers = yield* FiberMap.make<string>()
+    // topics whose end-of-replay batch went out since they were (re)subscribed
+    const sentReplayEnd = new Set<string>()
+
+    const sendFrame = (frame: Frame) => socket.send(PhoenixFrame.encodeFrame(frame))
+    const replyOk = (frame: Frame, response: unknown) =>
+      sendFrame(PhoenixFrame.reply(frame.joinRef, frame.ref, frame.topic, "ok", response))
+    const replyError = (frame: Frame, response: unknown) =>
+      sendFrame(PhoenixFrame.reply(frame.joinRef, frame.ref, frame.topic, "error", response))
+    const push = (joinRef: string, event: string, payload: unknown) =>
+      sendFrame(PhoenixFrame.push(joinRef, topic, event, payload))
+
+    const allowedTopics = principal.scopes.flatMap((scope) =>
+      Option.match(catalog.get(scope), { onNone: () => [], onSome: (t) => [t.wireName] })
+    )
+
+    const watermarks = (state: Joined) =>
+      Effect.forEach(
+        Array.from(state.subscriptions.values()),
+        (s): Effect.Effect<TopicWatermark> => Effect.map(Ref.get(s.through), (watermark) => ({ topic: s.requestedAs, watermark }))
+      )
+
+    const stopAll = (state: Joined) =>
+      Effect.zipRight(FiberMap.clear(fibers), Effect.sync(() => state.subscriptions.clear()))
+
+    /** Forwards one topic's batches, each update list cut to the batch and byte limits. */
+    const forward = (state: Joined, wireName: string, subscription: Subscription, after: number, batchSize: number) =>
+      hub.subscribe({ topic: wireName, after, orgId: principal.orgId, batchSize }).pipe(
+        Stream.runForEach((batch: Batch) =>
+          Effect.gen(function*() {
+            yield* Ref.set(subscription.through, batch.through)
+            const rows = batch.updates.map((row) => serialized(row, subscription.requestedAs))
+            const parts = SyncChannel.splitUpdates(rows, { maxUpdates: batchSize })
+            // Live batches whose rows were all another org's move the cursor but send nothing (I7); the last
+            // replay batch is sent even when empty, so the client knows the replay is complete (SPEC §5).
+            if (parts.length === 0 && !(batch.replayComplete && !sentReplayEnd.has(wireName))) return
+            if (parts.length === 0) parts.push([])
+            sentReplayEnd.add(wireName)
+            const heads = [{ topic: subscription.requestedAs, watermark: batch.head }]
+            for (const [i, updates] of parts.entries()) {
+              const last = i === parts.length - 1
+              const through = last ? batch.through : updates[updates.length - 1]!.watermark
+              yield* socket.send(PhoenixFrame.encodePush(
+                state.joinRef,
+                topic,
+                SyncChannel.SyncEvent.updateBatch,
+                SyncChannel.encodeUpdateBatchJson({
+                  updates,
+                  replayComplete: batch.replayComplete && last,
+                  headWatermarks: heads,
+                  watermarks: [{ topic: subscription.requestedAs, watermark: through }]
+                })
+              ))
+            }
+          })
+        ),
+        Effect.catchTags({
+          StaleCursor: (stale) =>
+            push(
+              state.joinRef,
+              SyncChannel.SyncEvent.error,
+              SyncChannel.errorPayload({
+                code: "stale_cursor",
+                message: stale.message,
+                staleTopics: [{
+                  topic: subscription.requestedAs,
+                  resumeAfter: stale.after,
+                  retentionFloor: stale.retentionFloor
+                }]
+              })
+            ),
+          UnknownTopic: (error) =>
+            push(state.joinRef, SyncChannel.SyncEvent.error, SyncChannel.errorPayload({
+              code: "forbidden_topic",
+              message: error.message,
+              forbiddenTopics: [subscription.requestedAs]
+            })),
+          StorageError: (error) =>
+            Effect.zipRight(
+              Effect.logWarning(`subscription to ${wireName} failed`, error),
+              push(state.joinRef, SyncChannel.SyncEvent.error, SyncChannel.errorPayload({
+                code: "internal",
+                message: `delivery of ${subscription.requestedAs} failed; resubscribe from your watermark`,
+                retryAfterMs: 1000
+              }))
+            )
+        }),
+        // A failed subscription ends alone; the client resubscribes from its watermark.
+        Effect.ensuring(Effect.sync(() => {
+          if (state.subscriptions.get(wireName) === subscription) state.subscriptions.delete(wireName)
+        }))
+      )
+    const join = (frame: Frame) =>
+      Effect.gen(function*() {
+        // Some clients send a join with a null join_ref: its own ref is then the join ref (SPEC §5).
+        const joinRef = frame.joinRef ?? frame.ref ?? options.newId()
+        if (Option.isSome(joined)) {
+          // A second join replaces the first: its subscriptions end and its join_ref is told so.
+          yield* stopAll(joined.value)
+          yield* sendFrame(PhoenixFrame.close(joined.value.joinRef, topic))
+        }
+        const state: Joined = {
+          joinRef,
+          subscriptionId: options.newId(),
+          subscriptions: new Map()
+        }
+        joined = Option.some(state)
+        yield* sendFrame(PhoenixFrame.reply(joinRef, frame.ref, topic, "ok", SyncChannel.joinReply({
+          subscriptionId: state.subscriptionId,
+          allowedTopics,
+          currentWatermarks: []
+        })))
+      })
+
+    const subscribe = (state: Joined, frame: Frame) =>
+      Effect.gen(function*() {
+        const decoded = SyncChannel.decodeSubscribe(frame.payload)
+        if (Either.isLeft(decoded)) {
+          return yield* replyError(frame, SyncChannel.errorPayload({
+            code: "bad_subscription",
+            message: decoded.left.message,
+            requestId: decoded.left.requestId
+          }))
+        }
+        const request = decoded.right
+        const resolved = SyncChannel.resolveSubscribe(request, catalog, principal.scopes)
+        if (resolved.forbidden.length > 0) {
+          return yield* replyError(frame, SyncChannel.errorPayload({
+            code: "forbidden_topic",
+            message: `not allowed: ${resolved.forbidden.join(", ")}`,
+            forbiddenTopics: resolved.forbidden,
+            requestId: request.requestId
+          }))
+        }
+        // A resume point below the retention floor would replay partially: refuse the whole request (I8).
+        const positions = yield* sequencer.positions(resolved.topics.map((t) => t.topic.wireName))
+        const stale: Array<StaleTopic> = resolved.topics.flatMap((t) => {
+          const floor = positions.find((p) => p.topic === t.topic.wireName)?.retentionFloor ?? 0
+          const after = Option.getOrElse(t.resumeAfter, () => 0)
+          return after < floor ? [{ topic: t.requestedAs, resumeAfter: after, retentionFloor: floor }] : []
+        })
+        if (stale.length > 0) {
+          const error = SyncChannel.errorPayload({
+            code: "stale_cursor",
+            message: "resume watermark below the retention floor: hydrate over HTTP, then resubscribe",
+            staleTopics: stale,
+            requestId: request.requestId
+          })
+          yield* replyError(frame, error)
+          return yield* push(state.joinRef, SyncChannel.SyncEvent.error, error)
+        }
+        const started = resolved.topics.map((t) => ({
+          wireName: t.topic.wireName,
+          after: Option.getOrElse(t.resumeAfter, () => 0),
+          subscription: { requestedAs: t.requestedAs, through: Ref.unsafeMake(Option.getOrElse(t.resumeAfter, () => 0)) }
+        }))
+        // The reply goes out before any replay batch, so it reports the resume points (SPEC §5).
+        yield* replyOk(frame, SyncChannel.subscribeReply({
+          subscriptionId: state.subscriptionId,
+          topics: started.map((s) => s.subscription.requestedAs),
+          currentWatermarks: started.map((s) => ({ topic: s.subscription.requestedAs, watermark: s.after }))
+        }))
+        for (const s of started) {
+          state.subscriptions.set(s.wireName, s.subscription)
+          sentReplayEnd.delete(s.wireName)
+          yield* FiberMap.run(
+            fibers,
+            s.wireName,
+            forward(state, s.wireName, s.subscription, s.after, request.replayBatchSize)
+          )
+        }
+      })
+
+    const unsubscribe = (state: Joined, frame: Frame) =>
+      Effect.gen(function*() {
+        const decoded = SyncChannel.decodeUnsubscribe(frame.payload)
+        if (Either.isLeft(decoded)) {
+          return yield* replyError(frame, SyncChannel.errorPayload({
+            code: "bad_subscription",
+            message: decoded.left.message
+          }))
+        }
+        for (const name of decoded.right.topics) {
+          const wireName = Option.match(catalog.get(name), { onNone: () => name, onSome: (t) => t.wireName })
+          state.subscriptions.delete(wireName)
+          yield* FiberMap.remove(fibers, wireName)
+        }
+        yield* replyOk(frame, SyncChannel.unsubscribeReply({
+          subscriptionId: state.subscriptionId,
+          topics: Array.from(state.subscriptions.values(), (s) => s.requestedAs)
+        }))
+      })
+
+    const heartbeat = (state: Joined, frame: Frame) =>
+      Effect.gen(function*() {
+        const current = yield* watermarks(state)
+        yield* replyOk(frame, SyncChannel.heartbeatReply({ subscriptionId: state.subscriptionId, watermarks: current }))
+        yield* push(state.joinRef, SyncChannel.SyncEvent.heartbeat, SyncChannel.heartbeatPush({ watermarks: current }))
+      })
+
+    /** Handles one decoded frame. */
+    const handle = (frame: Frame): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        if (frame.topic === PhoenixFrame.phoenixTopic) {
+          if (frame.event === PhoenixFrame.PhoenixEvent.heartbeat) yield* sendFrame(PhoenixFrame.phoenixHeartbeatReply(frame.ref))
+          return
+        }
+        if (frame.topic !== topic) {
+          if (frame.event === PhoenixFrame.PhoenixEvent.join) yield* replyError(frame, { reason: "unmatched topic" })
+          return
+        }
+        if (frame.event === PhoenixFrame.PhoenixEvent.join) return yield* join(frame)
+        if (Option.isNone(joined)) {
+          // Phoenix answers frames for a channel that is not joined this way, and the client rejoins.
+          return yield* replyError(frame, { reason: "unmatched topic" })
+        }
+        const state = joined.value
+        // A frame of an earlier join of this socket (stale join_ref) is ignored (SPEC §5).
+        if (frame.joinRef !== state.joinRef) return
+        switch (frame.event) {
+          case PhoenixFrame.PhoenixEvent.leave: {
+            yield* stopAll(state)
+            joined = Option.none()
+            yield* replyOk(frame, {})
+            return yield* sendFrame(PhoenixFrame.close(state.joinRef, topic))
+          }
+          case SyncChannel.SyncEvent.subscribe:
+            return yield* subscribe(state, frame)
+          case SyncChannel.SyncEvent.unsubscribe:
+            return yield* unsubscribe(state, frame)
+          case SyncChannel.SyncEvent.heartbeat:
+            return yield* heartbeat(state, frame)
+          default:
+            return yield* replyError(frame, SyncChannel.errorPayload({
+              code: "bad_subscription",
+              message: `unknown event ${JSON.stringify(frame.event).slice(0, 80)}`
+            }))
+        }
+      }).pipe(
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.logWarning("handling a frame failed", error),
+            replyError(frame, SyncChannel.errorPayload({ code: "internal", message: "try again", retryAfterMs: 1000 }))
+          )
+        )
+      )
+
+    /** The periodic `sync:heartbeat` push, with the watermarks this socket is caught up through. */
+    const heartbeatPush = Effect.suspend(() =>
+      Option.match(joined, {
+        onNone: () => Effect.void,
+        onSome: (state) =>
+          Effect.flatMap(watermarks(state), (current) =>
+            push(state.joinRef, SyncChannel.SyncEvent.heartbeat, SyncChannel.heartbeatPush({ watermarks: current })))
+      })
+    )
+
+    return { handle, heartbeatPush, replyError, sendFrame }
+  })
