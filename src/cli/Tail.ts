@@ -1,5 +1,6 @@
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Option, Stream } from "effect"
+import { Hub } from "../services/Hub.js"
 import type { JournalRow } from "../services/Journal.js"
 import { Journal } from "../services/Journal.js"
 import { layerKhala, topicName } from "./Runtime.js"
@@ -31,12 +32,24 @@ export const command = Command.make(
     limit: Options.integer("limit").pipe(
       Options.withDescription("Print at most this many rows"),
       Options.optional
+    ),
+    follow: Options.boolean("follow").pipe(
+      Options.withAlias("f"),
+      Options.withDescription("Keep printing rows as they are appended (through the hub, as clients receive them)")
     )
   },
   (args) =>
     Effect.gen(function*() {
-      const journal = yield* Journal
       const topic = topicName(args.topic)
+      if (args.follow) {
+        const stream = (yield* Hub).subscribe({ topic, after: args.after, batchSize: pageSize }).pipe(
+          Stream.flatMap((batch) => Stream.fromIterable(batch.updates))
+        )
+        return yield* Option.match(args.limit, { onNone: () => stream, onSome: (n) => Stream.take(stream, n) }).pipe(
+          Stream.runForEach((row) => Console.log(rowJson(row)))
+        )
+      }
+      const journal = yield* Journal
       let after = args.after
       let remaining = Option.getOrElse(args.limit, () => Number.POSITIVE_INFINITY)
       while (remaining > 0) {

@@ -95,7 +95,8 @@ export const make = Effect.gen(function*() {
       const tail = yield* RcMap.get(tails, topic)
       // Subscribe to the live fan-out before reading the journal, so nothing falls between replay and live.
       const live = yield* PubSub.subscribe(tail.live)
-      const visible = (rows: ReadonlyArray<JournalRow>) => rows.filter((row) => row.orgId === orgId)
+      const visible = (rows: ReadonlyArray<JournalRow>) =>
+        orgId === undefined ? rows : rows.filter((row) => row.orgId === orgId)
 
       const batch = (rows: ReadonlyArray<JournalRow>, through: number, head: number, replayComplete: boolean) =>
         Effect.map(Ref.get(tail.lastRead), (tailHead): Batch => ({

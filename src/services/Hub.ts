@@ -24,8 +24,8 @@ export interface SubscribeOptions {
   readonly topic: string
   /** Resume point: the subscriber receives exactly the rows with a higher watermark (I4). */
   readonly after: number
-  /** Only rows of this org (I7). */
-  readonly orgId: string
+  /** Only rows of this org (I7); every org's when absent (trusted, in-process callers such as `khala tail`). */
+  readonly orgId?: string | undefined
   /** Most rows per replay read. */
   readonly batchSize: number
 }

@@ -1,0 +1,32 @@
+import { Command, Options } from "@effect/cli"
+import { Console, Effect } from "effect"
+import { Journal } from "../services/Journal.js"
+import { layerKhala, topicName } from "./Runtime.js"
+
+const prune = Command.make(
+  "prune",
+  {
+    topic: Options.text("topic").pipe(Options.withDescription("Topic, dotted or enum name")),
+    beforeWatermark: Options.integer("before-watermark").pipe(
+      Options.withDescription("Delete the journal rows up to and including this watermark (capped at the head)")
+    )
+  },
+  (args) =>
+    Effect.gen(function*() {
+      const result = yield* (yield* Journal).prune(topicName(args.topic), args.beforeWatermark)
+      yield* Console.log(
+        `pruned ${result.deleted} rows of ${result.topic}; retention floor is now ${result.retentionFloor}`
+      )
+    })
+).pipe(
+  Command.withDescription(
+    "Prune a topic's journal: clients resuming below the new floor get stale_cursor and re-hydrate (never a partial " +
+      "replay)"
+  )
+)
+
+export const command = Command.make("retention").pipe(
+  Command.withDescription("Journal retention"),
+  Command.withSubcommands([prune]),
+  Command.provide(layerKhala)
+)
