@@ -1,6 +1,7 @@
 import { Effect, HashMap, Layer, Option } from "effect"
 import { compareCodePoints } from "../protocol/CanonicalJson.js"
 import { Documents } from "../services/Documents.js"
+import { checkLimit } from "./Arguments.js"
 import { documentId, MemoryStore } from "./MemoryStore.js"
 import { getTopic } from "./SequencerMemory.js"
 
@@ -12,7 +13,7 @@ export const make = Effect.gen(function*() {
       Effect.flatMap(store.read, (state) =>
         Effect.as(getTopic(state, topic), HashMap.get(state.documents, documentId(topic, docKey)))),
     list: ({ afterKey, limit, orgId, topic }) =>
-      Effect.flatMap(store.read, (state) =>
+      Effect.flatMap(Effect.zipRight(checkLimit(limit), store.read), (state) =>
         Effect.map(getTopic(state, topic), (t) => {
           // Postgres orders doc_key by bytes (COLLATE "C"), which is code point order.
           const matching = Array.from(HashMap.values(state.documents))

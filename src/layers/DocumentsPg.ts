@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Option, Schema } from "effect"
 import { Documents } from "../services/Documents.js"
 import { UnknownTopic } from "../services/Topic.js"
+import { checkLimit } from "./Arguments.js"
 import { mapStorageError } from "./PgErrors.js"
 import { DocumentFromSql, Int8, toDocument } from "./PgRows.js"
 import { decodeRows } from "./SqlDecode.js"
@@ -10,7 +11,8 @@ import { decodeRows } from "./SqlDecode.js"
 const HeadRow = Schema.Struct({ head: Int8, doc_key: Schema.NullOr(Schema.String) })
 
 export const make = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
+  // a runtime's client may transform result names; Khala reads its own columns as named
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const decodeHeads = decodeRows(HeadRow)
   const decodeDocuments = decodeRows(DocumentFromSql)
 
@@ -39,7 +41,7 @@ export const make = Effect.gen(function*() {
     // One statement, one snapshot: the head read beside the page is the watermark the page is consistent with,
     // because a publish writes its document and advances the head in the same commit.
     list: ({ afterKey, limit, orgId, topic }) =>
-      sql`
+      Effect.zipRight(checkLimit(limit), sql`
         select s.next_watermark as head, ${documentColumns}
           from khala.sync_topic_sequences s
           left join lateral (
@@ -64,7 +66,7 @@ export const make = Effect.gen(function*() {
             }
           })
         )
-      )
+      ))
   })
 })
 

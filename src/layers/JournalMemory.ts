@@ -1,6 +1,7 @@
 import { Chunk, Effect, HashMap, Layer } from "effect"
 import type { JournalRow } from "../services/Journal.js"
 import { Journal, StaleCursor } from "../services/Journal.js"
+import { checkLimit, checkWatermark } from "./Arguments.js"
 import { MemoryStore } from "./MemoryStore.js"
 import { getTopic } from "./SequencerMemory.js"
 
@@ -21,7 +22,9 @@ export const make = Effect.gen(function*() {
 
   return Journal.of({
     read: (topic, after, limit) =>
-      Effect.flatMap(store.read, (state) => getTopic(state, topic)).pipe(
+      Effect.zipRight(checkWatermark("after", after), checkLimit(limit)).pipe(
+        Effect.zipRight(store.read),
+        Effect.flatMap((state) => getTopic(state, topic)),
         Effect.filterOrFail(
           (t) => after >= t.retentionFloor,
           (t) => new StaleCursor({ topic, after, retentionFloor: t.retentionFloor })
@@ -36,7 +39,7 @@ export const make = Effect.gen(function*() {
         })
       ),
     prune: (topic, through) =>
-      store.write((state) =>
+      Effect.zipRight(checkWatermark("through", through), store.write((state) =>
         Effect.map(getTopic(state, topic), (t) => {
           const floor = Math.max(t.retentionFloor, Math.min(through, t.head))
           const cut = firstAfter(t.events, floor)
@@ -48,7 +51,7 @@ export const make = Effect.gen(function*() {
             }
           ] as const
         })
-      )
+      ))
   })
 })
 

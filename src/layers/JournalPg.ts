@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Schema } from "effect"
 import { Journal, StaleCursor } from "../services/Journal.js"
 import { UnknownTopic } from "../services/Topic.js"
+import { checkLimit, checkWatermark } from "./Arguments.js"
 import { mapStorageError } from "./PgErrors.js"
 import { Int8, JournalRowFromSql, toJournalRow } from "./PgRows.js"
 import { decodeRows } from "./SqlDecode.js"
@@ -9,19 +10,22 @@ import { decodeRows } from "./SqlDecode.js"
 // The topic's position; the row columns are null when nothing follows the cursor.
 const PositionRow = Schema.Struct({ head: Int8, retention_floor: Int8, watermark: Schema.NullOr(Schema.Unknown) })
 
-const PruneRow = Schema.Struct({ deleted: Int8, retention_floor: Int8 })
+const FloorRow = Schema.Struct({ retention_floor: Int8 })
+const DeletedRow = Schema.Struct({ deleted: Int8 })
 
 export const make = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
+  // a runtime's client may transform result names; Khala reads its own columns as named
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const decodePositions = decodeRows(PositionRow)
   const decodeEvents = decodeRows(JournalRowFromSql)
-  const decodePrune = decodeRows(PruneRow)
+  const decodeFloor = decodeRows(FloorRow)
+  const decodeDeleted = decodeRows(DeletedRow)
 
   return Journal.of({
     // One statement, so the rows, the head and the floor come from one snapshot; commit order equals watermark
     // order (I3), so the rows are a gap-free prefix of what follows `after`.
     read: (topic, after, limit) =>
-      sql`
+      Effect.zipRight(checkWatermark("after", after), checkLimit(limit)).pipe(Effect.zipRight(sql`
         select s.next_watermark as head, s.retention_floor, e.topic, e.watermark, e.doc_key, e.doc_version,
                e.org_id, e.payload, e.payload is null as pointer, e.payload_hash, e.inserted_at
           from khala.sync_topic_sequences s
@@ -45,36 +49,28 @@ export const make = Effect.gen(function*() {
             return { rows: events.map(toJournalRow), head: position.head, retentionFloor: position.retention_floor }
           })
         )
-      ),
+      ))),
+    // Two statements, each atomic: first the floor is raised (after which the rows at or below it are unreachable:
+    // a read below the floor is stale), then they are deleted, without holding the topic's row while deleting.
     prune: (topic, through) =>
-      sql`
-        with target as (
-          select s.topic, greatest(s.retention_floor, least(${through}::bigint, s.next_watermark)) as floor
-            from khala.sync_topic_sequences s
-           where s.topic = ${topic}
-             for no key update
-        ), deleted as (
-          delete from khala.sync_stream_events e
-           using target
-           where e.topic = target.topic and e.watermark <= target.floor
-          returning 1
-        ), raised as (
-          update khala.sync_topic_sequences s
-             set retention_floor = target.floor
-            from target
-           where s.topic = target.topic
-          returning s.retention_floor
-        )
-        select (select count(*) from deleted) as deleted, retention_floor from raised
-      `.pipe(
-        mapStorageError,
-        Effect.flatMap(decodePrune),
-        Effect.flatMap((rows) =>
-          rows[0] === undefined
-            ? Effect.fail(new UnknownTopic({ topic }))
-            : Effect.succeed({ topic, deleted: rows[0].deleted, retentionFloor: rows[0].retention_floor })
-        )
-      )
+      Effect.gen(function*() {
+        yield* checkWatermark("through", through)
+        const raised = yield* sql`
+          update khala.sync_topic_sequences
+             set retention_floor = greatest(retention_floor, least(${through}::bigint, next_watermark))
+           where topic = ${topic}
+          returning retention_floor
+        `.pipe(mapStorageError, Effect.flatMap(decodeFloor))
+        if (raised[0] === undefined) return yield* new UnknownTopic({ topic })
+        const floor = raised[0].retention_floor
+        const deleted = yield* sql`
+          with deleted as (
+            delete from khala.sync_stream_events where topic = ${topic} and watermark <= ${floor} returning 1
+          )
+          select count(*) as deleted from deleted
+        `.pipe(mapStorageError, Effect.flatMap(decodeDeleted))
+        return { topic, deleted: deleted[0]?.deleted ?? 0, retentionFloor: floor }
+      })
   })
 })
 

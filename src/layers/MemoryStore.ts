@@ -50,6 +50,7 @@ export const makeMemoryStore = Effect.gen(function*() {
   const committed = yield* Ref.make(emptyState)
   const draft = yield* FiberRef.make<Option.Option<Ref.Ref<MemoryState>>>(Option.none())
   const writer = yield* Effect.makeSemaphore(1)
+  const draftWriter = yield* Effect.makeSemaphore(1)
   const injectedFailures = yield* Ref.make(0)
 
   const takeInjectedFailure = Ref.modify(injectedFailures, (n) => n > 0 ? [true, n - 1] : [false, 0]).pipe(
@@ -71,7 +72,8 @@ export const makeMemoryStore = Effect.gen(function*() {
       takeInjectedFailure,
       Effect.flatMap(FiberRef.get(draft), (current) =>
         Option.match(current, {
-          onSome: (ref) => applyTo(ref, f),
+          // fibers of one transaction may write concurrently: one at a time, as statements on one connection
+          onSome: (ref) => draftWriter.withPermits(1)(applyTo(ref, f)),
           onNone: () => writer.withPermits(1)(applyTo(committed, f))
         }))
     )
@@ -79,7 +81,9 @@ export const makeMemoryStore = Effect.gen(function*() {
   const withTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.flatMap(FiberRef.get(draft), (current) =>
       Option.isSome(current)
-        ? effect // a nested transaction joins the enclosing one, as SqlClient.withTransaction does
+        // a nested transaction is a savepoint, as with SqlClient.withTransaction: its failure undoes its writes only
+        ? Effect.flatMap(Ref.get(current.value), (savepoint) =>
+          Effect.onError(effect, () => Ref.set(current.value, savepoint)))
         : writer.withPermits(1)(
           Effect.gen(function*() {
             const ref = yield* Ref.make(yield* Ref.get(committed))

@@ -31,7 +31,7 @@ const migrationLockKey = 0x6b68616c61 // "khala"
  */
 export const migrate: Effect.Effect<ReadonlyArray<Migration>, StorageError, SqlClient.SqlClient> = Effect.gen(
   function*() {
-    const sql = yield* SqlClient.SqlClient
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const decodeApplied = decodeRows(AppliedRow)
     return yield* sql.withTransaction(Effect.gen(function*() {
       yield* sql`select pg_advisory_xact_lock(${migrationLockKey})`

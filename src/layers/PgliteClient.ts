@@ -33,11 +33,18 @@ export const make = (db: PGlite) =>
         : Effect.map(run(() => db.query<any>(sql, params as Array<unknown>, { rowMode })), (r) => r.rows)
 
     class PgliteConnection implements Connection {
-      /** `exclusive`: this connection belongs to a transaction that already holds the session. */
-      constructor(readonly exclusive: boolean) {}
+      /**
+       * `transaction`: set when this connection belongs to a transaction that holds the session; it is marked
+       * ended when the transaction releases the session, after which a fiber that kept the connection must not run
+       * statements in somebody else's transaction.
+       */
+      constructor(readonly transaction?: { ended: boolean }) {}
 
-      private guard<A, E>(effect: Effect.Effect<A, E>) {
-        return this.exclusive ? effect : session.withLock(effect)
+      private guard<A>(effect: Effect.Effect<A, SqlError>): Effect.Effect<A, SqlError> {
+        if (this.transaction === undefined) return session.withLock(effect)
+        return this.transaction.ended
+          ? Effect.fail(new SqlError({ message: "the transaction of this connection has ended" }))
+          : effect
       }
 
       execute(
@@ -75,10 +82,18 @@ export const make = (db: PGlite) =>
     }
 
     return yield* SqlClient.make({
-      acquirer: Effect.succeed(new PgliteConnection(false)),
-      transactionAcquirer: Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(restore(session.acquire), Effect.addFinalizer(() => session.release))
-      ).pipe(Effect.as(new PgliteConnection(true))),
+      acquirer: Effect.succeed(new PgliteConnection()),
+      // @effect/sql acquires a transaction's connection uninterruptibly; the wait for the session stays interruptible
+      transactionAcquirer: Effect.uninterruptibleMask(() =>
+        Effect.gen(function*() {
+          yield* session.acquire(Effect.interruptible)
+          const transaction = { ended: false }
+          yield* Effect.addFinalizer(() =>
+            Effect.zipRight(Effect.sync(() => (transaction.ended = true)), session.release)
+          )
+          return new PgliteConnection(transaction)
+        })
+      ),
       compiler,
       spanAttributes: [["db.system.name", "postgresql"], ["db.namespace", "pglite"]]
     })
@@ -86,7 +101,9 @@ export const make = (db: PGlite) =>
 
 /**
  * A first-come, first-served lock. Effect's `Semaphore` lets a fiber that re-acquires at once overtake the fibers
- * already waiting, so a busy reader could starve transactions; here the lock passes to the longest waiter.
+ * already waiting, so a busy reader could starve transactions; here the lock passes to the longest waiter. The
+ * bookkeeping runs uninterruptibly; only the wait itself can be interrupted, and an interrupted waiter that was
+ * handed the lock meanwhile passes it on.
  */
 const makeFairLock = () => {
   let held = false
@@ -96,29 +113,33 @@ const makeFairLock = () => {
     if (next === undefined) held = false
     else Deferred.unsafeDone(next, Exit.void)
   }
-  const acquire = Effect.suspend(() => {
-    if (!held) {
-      held = true
-      return Effect.void
-    }
-    const turn = Deferred.unsafeMake<void>(FiberId.none)
-    line.push(turn)
-    return Deferred.await(turn).pipe(Effect.onInterrupt(() =>
-      Effect.sync(() => {
-        const waiting = line.indexOf(turn)
-        // still in line: leave it; already handed the lock: pass it on
-        if (waiting >= 0) line.splice(waiting, 1)
-        else handOff()
-      })
-    ))
-  })
+  /**
+   * Call uninterruptibly: `interruptible` is what makes the wait (and only the wait) interruptible, so between
+   * getting the lock and registering its release no interruption can slip in.
+   */
+  const acquire = (interruptible: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
+    Effect.suspend(() => {
+      if (!held) {
+        held = true
+        return Effect.void
+      }
+      const turn = Deferred.unsafeMake<void>(FiberId.none)
+      line.push(turn)
+      return interruptible(Deferred.await(turn)).pipe(Effect.onInterrupt(() =>
+        Effect.sync(() => {
+          const waiting = line.indexOf(turn)
+          if (waiting >= 0) line.splice(waiting, 1)
+          else handOff()
+        })
+      ))
+    })
   const release = Effect.sync(handOff)
   return {
     acquire,
     release,
     withLock: <A, E>(effect: Effect.Effect<A, E>) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(restore(acquire), Effect.ensuring(restore(effect), release))
+        Effect.zipRight(acquire(restore), Effect.ensuring(restore(effect), release))
       )
   }
 }

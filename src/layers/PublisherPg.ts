@@ -1,9 +1,11 @@
 import { SqlClient } from "@effect/sql"
+import { SqlError } from "@effect/sql/SqlError"
 import { Effect, Layer, Option, Schema } from "effect"
 import type { PublishOutcome } from "../services/Publisher.js"
 import { Appended, appendedHeads, NotNewer, Publisher } from "../services/Publisher.js"
+import type { StorageError } from "../services/StorageError.js"
 import { Wakeups } from "../services/Wakeups.js"
-import { classify } from "./PgErrors.js"
+import { classify, toStorageError } from "./PgErrors.js"
 import { hashToBytes, Int8 } from "./PgRows.js"
 import { prepareAll, prepareUpdate } from "./PreparedUpdate.js"
 import type { PreparedUpdate } from "./PreparedUpdate.js"
@@ -21,7 +23,7 @@ const outcome = (topic: string, watermark: number | null): PublishOutcome =>
  * database.
  */
 export const make = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const decodeWatermark = decodeRows(WatermarkRow)
   const decodeWatermarks = decodeRows(WatermarksRow)
 
@@ -61,10 +63,24 @@ export const make = Effect.gen(function*() {
           Option.isSome(transaction) ? Effect.void : wakeups.committed(appendedHeads(outcomes)))
     })
 
+  // An error raised by the publish functions aborts the whole Postgres transaction, and a COMMIT of an aborted
+  // transaction silently rolls back. Inside a caller's transaction the statement therefore runs in a savepoint, so
+  // a caller that handles a typed publish error keeps its transaction (and its other writes) alive.
+  const isolated = <A, E>(statement: Effect.Effect<A, E>): Effect.Effect<A, E | StorageError> =>
+    Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+      Option.isNone(transaction)
+        ? statement
+        : sql.withTransaction(statement).pipe(
+          Effect.mapError((error) => error instanceof SqlError ? toStorageError(error) : error)
+        ))
+
   return Publisher.of({
     publish: (update) =>
-      Effect.flatMap(prepareUpdate(update), publishOne).pipe(Effect.tap((outcome) => signal([outcome]))),
-    publishAll: (updates) => Effect.flatMap(prepareAll(updates), publishBatch).pipe(Effect.tap(signal))
+      Effect.flatMap(prepareUpdate(update), (u) => isolated(publishOne(u))).pipe(
+        Effect.tap((outcome) => signal([outcome]))
+      ),
+    publishAll: (updates) =>
+      Effect.flatMap(prepareAll(updates), (us) => isolated(publishBatch(us))).pipe(Effect.tap(signal))
   })
 })
 

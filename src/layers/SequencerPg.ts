@@ -2,7 +2,8 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Schema } from "effect"
 import { Sequencer } from "../services/Sequencer.js"
 import type { TopicRegistration } from "../services/Topic.js"
-import { classify, mapStorageError } from "./PgErrors.js"
+import { checkCount } from "./Arguments.js"
+import { classify, mapStorageError, toStorageError } from "./PgErrors.js"
 import { Int8 } from "./PgRows.js"
 import { decodeRows } from "./SqlDecode.js"
 
@@ -15,36 +16,60 @@ const RegistrationRow = Schema.Struct({
 const HeadRow = Schema.Struct({ head: Int8 })
 
 export const make = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
+  // a runtime's client may transform result names; Khala reads its own columns as named
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const decodePositions = decodeRows(PositionRow)
   const decodeRegistrations = decodeRows(RegistrationRow)
   const decodeHead = decodeRows(HeadRow)
 
+  // Runs at every start, beside live publishers: it must take no row lock when nothing changes (an upsert would lock
+  // every existing row, in catalog order, and deadlock with publish_batch, which locks in sorted order).
   const register = (topics: ReadonlyArray<TopicRegistration>) =>
-    topics.length === 0 ? Effect.void : sql`
-      insert into khala.sync_topic_sequences ${
-      sql.insert(topics.map((t) => ({
-        topic: t.topic,
-        retention_class: t.retentionClass,
-        pointer_mode: t.pointerMode ?? false
-      })))
-    }
-      on conflict (topic) do update
-         set retention_class = excluded.retention_class, pointer_mode = excluded.pointer_mode
-       where (khala.sync_topic_sequences.retention_class, khala.sync_topic_sequences.pointer_mode)
-             is distinct from (excluded.retention_class, excluded.pointer_mode)
-    `.pipe(Effect.asVoid, mapStorageError)
+    Effect.gen(function*() {
+      if (topics.length === 0) return
+      yield* sql`
+        insert into khala.sync_topic_sequences ${
+        sql.insert(topics.map((t) => ({
+          topic: t.topic,
+          retention_class: t.retentionClass,
+          pointer_mode: t.pointerMode ?? false
+        })))
+      }
+        on conflict (topic) do nothing
+      `
+      const stored = yield* sql`
+        select topic, retention_class, pointer_mode from khala.sync_topic_sequences where ${
+        sql.in("topic", topics.map((t) => t.topic))
+      }`.pipe(Effect.flatMap(decodeRegistrations))
+      const changed = topics
+        .flatMap((t) => {
+          const current = stored.find((row) => row.topic === t.topic)
+          if (current === undefined) return []
+          // pointer mode set by an operator stays unless the registration says otherwise
+          const pointerMode = t.pointerMode ?? current.pointer_mode
+          return current.retention_class === t.retentionClass && current.pointer_mode === pointerMode
+            ? []
+            : [{ topic: t.topic, retentionClass: t.retentionClass, pointerMode }]
+        })
+        .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0))
+      for (const t of changed) {
+        yield* sql`
+          update khala.sync_topic_sequences
+             set retention_class = ${t.retentionClass}, pointer_mode = ${t.pointerMode}
+           where topic = ${t.topic}`
+      }
+    }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(toStorageError(error))))
 
   return Sequencer.of({
     register,
     allocate: (topic, count) =>
-      sql`select khala.allocate_watermarks(${topic}, ${count}) as head`.pipe(
+      Effect.zipRight(checkCount(count), sql`select khala.allocate_watermarks(${topic}, ${count}) as head`.pipe(
         Effect.mapError(classify(topic)),
         // a count below 1 is a bug of the caller, not a condition to handle
         Effect.catchTag("InvalidUpdate", Effect.die),
         Effect.flatMap(decodeHead),
         Effect.map((rows) => rows[0]!.head)
-      ),
+      )),
     positions: (topics) =>
       topics.length === 0 ? Effect.succeed([]) : sql`
         select topic, next_watermark as head, retention_floor

@@ -195,15 +195,21 @@ export const makeSession = (options: {
         }
         // A resume point below the retention floor would replay partially: refuse the whole request (I8).
         const positions = yield* sequencer.positions(resolved.topics.map((t) => t.topic.wireName))
+        // A resume point past the head (the database was restored, or is another one) would skip the rows that
+        // will be numbered up to it: it is as stale as one below the floor.
         const stale: Array<StaleTopic> = resolved.topics.flatMap((t) => {
-          const floor = positions.find((p) => p.topic === t.topic.wireName)?.retentionFloor ?? 0
+          const position = positions.find((p) => p.topic === t.topic.wireName)
+          const floor = position?.retentionFloor ?? 0
           const after = Option.getOrElse(t.resumeAfter, () => 0)
-          return after < floor ? [{ topic: t.requestedAs, resumeAfter: after, retentionFloor: floor }] : []
+          return after < floor || after > (position?.head ?? 0)
+            ? [{ topic: t.requestedAs, resumeAfter: after, retentionFloor: floor }]
+            : []
         })
         if (stale.length > 0) {
           const error = SyncChannel.errorPayload({
             code: "stale_cursor",
-            message: "resume watermark below the retention floor: hydrate over HTTP, then resubscribe",
+            message: "resume watermark outside the journal (below its retention floor or past its head): hydrate, " +
+              "reset the watermark, then resubscribe",
             staleTopics: stale,
             requestId: request.requestId
           })

@@ -4,8 +4,22 @@ import type { StorageError } from "./StorageError.js"
 import type { UnknownTopic } from "./Topic.js"
 import type { TopicHead } from "./Wakeups.js"
 
+/** Longest topic, doc_key or org_id, in UTF-8 bytes: they are index keys, and btree entries are bounded. */
+export const maxKeyBytes = 1024
+
+const encoder = new TextEncoder()
+
+// Postgres text cannot hold NUL, and an unpaired surrogate would be stored as U+FFFD, under another key.
 const NonEmpty = (what: string) =>
-  Schema.String.pipe(Schema.minLength(1, { message: () => `${what} must be a non-empty string` }))
+  Schema.String.pipe(
+    Schema.minLength(1, { message: () => `${what} must be a non-empty string` }),
+    Schema.filter((s) => !s.includes("\u0000") && s.isWellFormed(), {
+      message: () => `${what} must not contain NUL or unpaired surrogates`
+    }),
+    Schema.filter((s) => encoder.encode(s).length <= maxKeyBytes, {
+      message: () => `${what} must be at most ${maxKeyBytes} bytes of UTF-8`
+    })
+  )
 
 /** A read-model document to publish: upserted if its version is newer, then appended to its topic's journal. */
 export const PublishUpdate = Schema.Struct({

@@ -1,8 +1,10 @@
 import { Schema } from "effect"
 
 /**
- * The database (or the memory store standing in for it) failed to do what was asked: connection lost, a
- * serialization failure, a constraint Khala did not expect. The operation had no effect: retrying is safe.
+ * The database (or the memory store standing in for it) failed to do what was asked: connection lost, a deadlock
+ * or serialization failure, a constraint Khala did not expect. A standalone operation that failed this way had no
+ * effect and may be retried; inside a caller's transaction, the transaction is usually lost with it (Postgres aborts
+ * it), so the caller retries its whole transaction.
  */
 export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
   message: Schema.String,

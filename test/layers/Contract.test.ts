@@ -94,7 +94,10 @@ describe.each(providers)("durable core contract: $name", (provider) => {
             { ...update("k", 1, { n: Number.NaN }) },
             { ...update("k", 1), payload: undefined },
             { ...update("k", 1, { nul: "a\u0000b" }) },
-            { ...update("k", 1, { surrogate: "\ud800" }) }
+            { ...update("k", 1, { surrogate: "\ud800" }) },
+            { ...update("a\u0000b", 1) },
+            { ...update("\udc00", 1) },
+            { ...update("k", 1), orgId: "x".repeat(1025) }
           ]
         ) {
           expect((yield* Effect.flip(publisher.publish(bad)))._tag).toBe("InvalidUpdate")
@@ -155,6 +158,33 @@ describe.each(providers)("durable core contract: $name", (provider) => {
         // and a committing caller transaction publishes with its own writes
         const committed = yield* transactions.run(publisher.publish(update("committed", 1)))
         expect(committed).toEqual({ _tag: "Appended", topic: runs, watermark: head + 2 })
+      }))
+
+    it.effect("a typed publish error handled inside a caller transaction leaves that transaction intact", () =>
+      Effect.gen(function*() {
+        const publisher = yield* Publisher
+        const transactions = yield* Transactions
+        const head = (yield* readAll(runs)).head
+        yield* transactions.run(Effect.gen(function*() {
+          yield* publisher.publish(update("kept-1", 1))
+          const error = yield* Effect.flip(publisher.publish({ ...update("x", 1), topic: "runtime.nope" }))
+          expect(error._tag).toBe("UnknownTopic")
+          yield* publisher.publish(update("kept-2", 1))
+        }))
+        expect((yield* readAll(runs, head)).rows.map((r) => r.docKey)).toEqual(["kept-1", "kept-2"])
+      }))
+
+    it.effect("a nested transaction that fails undoes only its own publishes, like a savepoint", () =>
+      Effect.gen(function*() {
+        const publisher = yield* Publisher
+        const transactions = yield* Transactions
+        const head = (yield* readAll(runs)).head
+        yield* transactions.run(Effect.gen(function*() {
+          yield* publisher.publish(update("outer", 1))
+          yield* transactions.run(Effect.zipRight(publisher.publish(update("inner", 1)), Effect.fail(new Abort())))
+            .pipe(Effect.ignore)
+        }))
+        expect((yield* readAll(runs, head)).rows.map((r) => r.docKey)).toEqual(["outer"])
       }))
 
     it.effect("an aborted allocation gives its range back (I2)", () =>

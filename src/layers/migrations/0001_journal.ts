@@ -2,8 +2,9 @@
  * The journal, the sequencer and the read model (SPEC §2), and `khala.publish`: the one append path for every
  * caller in any language, inside the caller's own transaction (SPEC §3).
  *
- * Lock order, kept by every function here so that Khala's own writers never deadlock each other: the topic's
- * sequence row first (held until commit: I3), then the document row.
+ * Lock order, kept by every function here: the topic's sequence row first (held until commit: I3), then the
+ * document row, and a batch locks all its topics up front in sorted order. One call therefore never deadlocks
+ * another; a caller transaction that makes several calls on several topics must keep one topic order itself.
  */
 export const sql = String.raw`
 create table khala.sync_topic_sequences (
@@ -196,11 +197,13 @@ language plpgsql as $$
 declare
   v_update jsonb;
   v_result bigint[] := '{}';
-  v_hash bytea;
+  v_hashes bytea[] := '{}';
+  v_i integer := 0;
 begin
   if updates is null or jsonb_typeof(updates) <> 'array' then
     raise exception using errcode = 'KH002', message = 'khala: publish_batch takes a JSON array of updates';
   end if;
+  -- Validate and hash everything before taking any lock: the topics stay locked until commit.
   for v_update in select u from jsonb_array_elements(updates) as u loop
     if jsonb_typeof(v_update) <> 'object'
        or jsonb_typeof(v_update -> 'topic') is distinct from 'string'
@@ -215,6 +218,15 @@ begin
         message = format('khala: malformed update %s: needs string topic, doc_key, org_id, an integer '
           'doc_version and a payload', left(v_update::text, 200));
     end if;
+    if v_update ->> 'payload_hash' is null then
+      v_hashes := v_hashes || khala.payload_hash(v_update -> 'payload');
+    elsif v_update ->> 'payload_hash' ~ '^sha256:[0-9a-f]{64}$' then
+      v_hashes := v_hashes || decode(substr(v_update ->> 'payload_hash', 8), 'hex');
+    else
+      raise exception using errcode = 'KH002',
+        message = format('khala: payload_hash %L is not of the form sha256:<64 lowercase hex digits>',
+          left(v_update ->> 'payload_hash', 80));
+    end if;
   end loop;
 
   perform 1
@@ -224,12 +236,7 @@ begin
       for update;
 
   for v_update in select u from jsonb_array_elements(updates) as u loop
-    v_hash := case
-      when v_update ->> 'payload_hash' like 'sha256:%' then decode(substr(v_update ->> 'payload_hash', 8), 'hex')
-      when v_update ->> 'payload_hash' is not null then
-        khala.raise_bad_hash(v_update ->> 'payload_hash')
-      else khala.payload_hash(v_update -> 'payload')
-    end;
+    v_i := v_i + 1;
     v_result := v_result || khala.publish_hashed(
       v_update ->> 'topic',
       v_update ->> 'doc_key',
@@ -237,18 +244,10 @@ begin
       v_update ->> 'org_id',
       v_update -> 'payload',
       coalesce((v_update ->> 'pointer')::boolean, false),
-      v_hash
+      v_hashes[v_i]
     );
   end loop;
   return v_result;
-end
-$$;
-
-create function khala.raise_bad_hash(p_hash text) returns bytea
-language plpgsql as $$
-begin
-  raise exception using errcode = 'KH002',
-    message = format('khala: payload_hash %L is not of the form sha256:<64 hex digits>', left(p_hash, 80));
 end
 $$;
 `
