@@ -21,7 +21,7 @@ const admin = (statement: string) =>
   })
 
 /** A database of its own for the run. */
-const benchDatabase = Effect.acquireRelease(
+export const benchDatabase = Effect.acquireRelease(
   Effect.gen(function*() {
     const name = `khala_bench_${randomBytes(4).toString("hex")}`
     yield* admin(`create database ${name}`)

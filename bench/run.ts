@@ -9,6 +9,7 @@ import { Effect } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { parseArgs } from "node:util"
+import { deliveryScenario } from "./delivery.js"
 import { publishScenarios } from "./publish.js"
 import type { Figure } from "./report.js"
 import { printTable } from "./report.js"
@@ -16,15 +17,23 @@ import { printTable } from "./report.js"
 const { values } = parseArgs({
   options: {
     seconds: { type: "string", default: "5" },
-    writers: { type: "string", default: "8" }
+    writers: { type: "string", default: "8" },
+    subscribers: { type: "string", default: "100" },
+    rate: { type: "string", default: "200" }
   }
 })
 
-const options = { seconds: Number(values.seconds), writers: Number(values.writers) }
+const options = {
+  seconds: Number(values.seconds),
+  writers: Number(values.writers),
+  subscribers: Number(values.subscribers),
+  rate: Number(values.rate)
+}
 
 const main = Effect.gen(function*() {
   const figures: Array<Figure> = []
   figures.push(...(yield* publishScenarios(options)))
+  figures.push(...(yield* deliveryScenario(options)))
   printTable(figures)
   const results = new URL("./results/", import.meta.url)
   mkdirSync(results, { recursive: true })
