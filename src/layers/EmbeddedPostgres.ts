@@ -1,7 +1,7 @@
 import { PGlite } from "@electric-sql/pglite"
 import type { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
 import { StorageError } from "../services/StorageError.js"
 import * as PgliteClient from "./PgliteClient.js"
@@ -18,9 +18,20 @@ const isAlive = (pid: number) => {
 const storageError = (message: string) => (cause: unknown) =>
   new StorageError({ message: `${message}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
 
+const claim = (lockFile: string) => {
+  try {
+    writeFileSync(lockFile, String(process.pid), { flag: "wx" })
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false
+    throw error
+  }
+}
+
 /**
  * One process owns a data directory: PGlite has no locking of its own, and a second process on the same files
- * loses or corrupts data. A lock file left by a process that died is taken over.
+ * loses or corrupts data. The lock file is created exclusively; one left by a process that died is removed and the
+ * exclusive create retried, so of two processes taking over at once only one wins.
  */
 const lockDataDir = (dir: string) =>
   Effect.acquireRelease(
@@ -28,24 +39,31 @@ const lockDataDir = (dir: string) =>
       try: () => {
         mkdirSync(dir, { recursive: true, mode: 0o700 })
         const lockFile = resolve(dir, "khala.pid")
-        try {
-          writeFileSync(lockFile, String(process.pid), { flag: "wx" })
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+        for (let attempt = 0; !claim(lockFile); attempt++) {
           const owner = Number(readFileSync(lockFile, "utf8").trim())
-          if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
+          // a lock without a pid yet is being written by a process that just created it
+          const starting = !(Number.isInteger(owner) && owner > 0) && Date.now() - statSync(lockFile).mtimeMs < 5000
+          if (attempt > 0 || starting || (owner > 0 && isAlive(owner))) {
             throw new Error(
               `it is in use by process ${owner} (a running khala serve?). The embedded database serves one process; ` +
                 `stop that one, or run every process on a Postgres server with DATABASE_URL`
             )
           }
-          writeFileSync(lockFile, String(process.pid))
+          rmSync(lockFile, { force: true })
         }
         return lockFile
       },
       catch: storageError(`cannot use the data directory ${dir}`)
     }),
-    (lockFile) => Effect.sync(() => rmSync(lockFile, { force: true }))
+    // remove the lock only while it is still ours
+    (lockFile) =>
+      Effect.sync(() => {
+        try {
+          if (readFileSync(lockFile, "utf8").trim() === String(process.pid)) rmSync(lockFile, { force: true })
+        } catch {
+          // already gone
+        }
+      })
   )
 
 const openDatabase = (dataDir: string) =>
