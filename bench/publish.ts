@@ -1,5 +1,5 @@
 import { PgClient } from "@effect/sql-pg"
-import { Clock, Effect, Layer, Redacted } from "effect"
+import { Clock, ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import pg from "pg"
 import * as KhalaPg from "../src/layers/KhalaPg.js"
@@ -85,33 +85,53 @@ const rawPerCall = (url: string, writers: number, seconds: number) =>
       }))
   })
 
+/** The core over the bench database, with the group commit on or off. */
+const khalaLayer = (url: string, connections: number, groupCommit: boolean) =>
+  KhalaPg.layer().pipe(
+    Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: connections })),
+    Layer.provide(Layer.setConfigProvider(
+      ConfigProvider.fromMap(new Map([["KHALA_GROUP_COMMIT", String(groupCommit)]]))
+    ))
+  )
+
+const publishLoop = (writers: number, seconds: number, inFlight: number) =>
+  Effect.flatMap(Publisher, (publisher) =>
+    rate(writers * inFlight, seconds, (w, i) =>
+      publisher.publish({
+        topic: "runtime.run_summaries",
+        docKey: `doc-${w}-${i}`,
+        docVersion: 1,
+        orgId: "org_bench",
+        payload: { writer: w, i }
+      })))
+
 export const publishScenarios = (options: { readonly seconds: number; readonly writers: number }) =>
   Effect.scoped(Effect.gen(function*() {
     const { seconds, writers } = options
     const { url } = yield* benchDatabase
-    const khala = KhalaPg.layer().pipe(
-      Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: writers + 2 }))
-    )
-    const perCall = yield* Effect.gen(function*() {
-      const publisher = yield* Publisher
-      return yield* rate(writers, seconds, (w, i) =>
-        publisher.publish({
-          topic: "runtime.run_summaries",
-          docKey: `doc-${w}-${i}`,
-          docVersion: 1,
-          orgId: "org_bench",
-          payload: { writer: w, i }
-        }))
-    }).pipe(Effect.provide(khala))
+    const perCall = yield* publishLoop(writers, seconds, 1).pipe(Effect.provide(khalaLayer(url, writers + 2, false)))
     const raw = yield* rawPerCall(url, writers, seconds)
+    // each publisher keeps many publishes in flight, as a busy runtime's request handlers do
+    const inFlight = 64
+    const grouped = yield* publishLoop(writers, seconds, inFlight).pipe(
+      Effect.provide(khalaLayer(url, writers + 2, true))
+    )
     const figures: Array<Figure> = [
       figure({
         scenario: `publish, one topic, ${writers} concurrent writers`,
-        figure: "Publisher.publish (per call)",
+        figure: "Publisher.publish per call (group commit off)",
         unit: "publishes/s",
         value: perCall,
         baseline: "raw SQL UPDATE…RETURNING + INSERT per transaction",
         baselineValue: raw
+      }),
+      figure({
+        scenario: `publish, one topic, ${writers} writers × ${inFlight} in flight`,
+        figure: "Publisher.publish with group commit",
+        unit: "publishes/s",
+        value: grouped,
+        baseline: "Publisher.publish per call",
+        baselineValue: perCall
       })
     ]
     return figures

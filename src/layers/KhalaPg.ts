@@ -48,9 +48,9 @@ export const layerServices: Layer.Layer<KhalaServices, ConfigError.ConfigError, 
  * Adds what every implementation shares on top of its storage: wake-ups (which the publisher signals after its own
  * commits) and the hub.
  */
-export function delivery<RIn, E, R>(
+export function delivery<RIn, E, E2, R>(
   storage: Layer.Layer<Sequencer | Journal | Documents, E, R>,
-  publisher: Layer.Layer<Publisher, never, RIn>
+  publisher: Layer.Layer<Publisher, E2, RIn>
 ) {
   const wakeups = Wakeups.layer.pipe(Layer.provideMerge(storage))
   return Hub.layer.pipe(Layer.provideMerge(publisher), Layer.provideMerge(wakeups))

@@ -10,6 +10,7 @@ import { hashToBytes, Int8 } from "./PgRows.js"
 import { prepareAll, prepareUpdate } from "./PreparedUpdate.js"
 import type { PreparedUpdate } from "./PreparedUpdate.js"
 import { decodeRows } from "./SqlDecode.js"
+import * as GroupCommit from "./GroupCommit.js"
 
 const WatermarkRow = Schema.Struct({ watermark: Schema.NullOr(Int8) })
 const WatermarksRow = Schema.Struct({ watermarks: Schema.Array(Schema.NullOr(Int8)) })
@@ -74,14 +75,23 @@ export const make = Effect.gen(function*() {
           Effect.mapError((error) => error instanceof SqlError ? toStorageError(error) : error)
         ))
 
+  const groupCommit = yield* GroupCommit.make({
+    publishBatch: (updates) => isolated(publishBatch(updates)),
+    publishOne: (update) => isolated(publishOne(update)),
+    committed: signal
+  })
+
   return Publisher.of({
     publish: (update) =>
-      Effect.flatMap(prepareUpdate(update), (u) => isolated(publishOne(u))).pipe(
-        Effect.tap((outcome) => signal([outcome]))
-      ),
+      Effect.flatMap(prepareUpdate(update), (u) =>
+        Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+          // in a caller's transaction, the per-call path: the append belongs to the caller's commit
+          Option.isNone(transaction) && groupCommit.enabled
+            ? groupCommit.publish(u)
+            : isolated(publishOne(u)).pipe(Effect.tap((outcome) => signal([outcome]))))),
     publishAll: (updates) =>
       Effect.flatMap(prepareAll(updates), (us) => isolated(publishBatch(us))).pipe(Effect.tap(signal))
   })
 })
 
-export const layer = Layer.effect(Publisher, make)
+export const layer = Layer.scoped(Publisher, make)

@@ -1,0 +1,61 @@
+import { describe, expect, layer } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { Journal } from "../../src/services/Journal.js"
+import { Publisher } from "../../src/services/Publisher.js"
+import { Sequencer } from "../../src/services/Sequencer.js"
+import { providers } from "../support/Providers.js"
+
+describe.each(providers)("concurrent standalone publishes (group commit): $name", (provider) => {
+  describe.skipIf(!provider.available)("", () => {
+    layer(provider.layer, { timeout: 60_000, excludeTestServices: true })((it) => {
+      it.effect("each caller gets its own watermark, holding its own document, densely", () =>
+        Effect.gen(function*() {
+          const topic = "gc.dense"
+          yield* (yield* Sequencer).register([{ topic, retentionClass: "unspecified" }])
+          const publisher = yield* Publisher
+          const callers = Array.from({ length: 400 }, (_, i) => i)
+          const outcomes = yield* Effect.forEach(callers, (i) =>
+            publisher.publish({ topic, docKey: `d${i}`, docVersion: 1, orgId: "o", payload: { i } }), {
+            concurrency: "unbounded"
+          })
+          const rows = (yield* (yield* Journal).read(topic, 0, 1000)).rows
+          expect(rows.map((r) => r.watermark)).toEqual(rows.map((_, i) => i + 1))
+          outcomes.forEach((outcome, i) => {
+            expect(outcome._tag).toBe("Appended")
+            if (outcome._tag === "Appended") expect(rows[outcome.watermark - 1]!.payload).toEqual({ i })
+          })
+        }))
+
+      it.effect("a bad update fails alone; the others in flight with it are published", () =>
+        Effect.gen(function*() {
+          const topic = "gc.isolation"
+          yield* (yield* Sequencer).register([{ topic, retentionClass: "unspecified" }])
+          const publisher = yield* Publisher
+          const results = yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) =>
+            publisher.publish({
+              topic: i === 30 ? "gc.missing" : topic,
+              docKey: `d${i}`,
+              docVersion: 1,
+              orgId: "o",
+              payload: { i }
+            }).pipe(Effect.either), { concurrency: "unbounded" })
+          const failed = results.flatMap((r, i) => (Either.isLeft(r) ? [[i, r.left._tag]] : []))
+          expect(failed).toEqual([[30, "UnknownTopic"]])
+          expect((yield* (yield* Journal).read(topic, 0, 1000)).rows.length).toBe(59)
+        }))
+
+      it.effect("versions that are not newer are told so, each to its own caller", () =>
+        Effect.gen(function*() {
+          const topic = "gc.versions"
+          yield* (yield* Sequencer).register([{ topic, retentionClass: "unspecified" }])
+          const publisher = yield* Publisher
+          const outcomes = yield* Effect.forEach([1, 1, 1, 1, 1], () =>
+            publisher.publish({ topic, docKey: "same", docVersion: 1, orgId: "o", payload: {} }), {
+            concurrency: "unbounded"
+          })
+          expect(outcomes.filter((o) => o._tag === "Appended").length).toBe(1)
+          expect(outcomes.filter((o) => o._tag === "NotNewer").length).toBe(4)
+        }))
+    })
+  })
+})
