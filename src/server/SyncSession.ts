@@ -89,12 +89,13 @@ export const makeSession = (options: {
       hub.subscribe({ topic: wireName, after, orgId: principal.orgId, batchSize }).pipe(
         Stream.runForEach((batch: Batch) =>
           Effect.gen(function*() {
-            yield* Ref.set(subscription.through, batch.through)
             const rows = batch.updates.map((row) => serialized(row, subscription.requestedAs))
             const parts = SyncChannel.splitUpdates(rows, { maxUpdates: batchSize })
             // Live batches whose rows were all another org's move the cursor but send nothing (I7); the last
             // replay batch is sent even when empty, so the client knows the replay is complete (SPEC §5).
-            if (parts.length === 0 && !(batch.replayComplete && !sentReplayEnd.has(wireName))) return
+            if (parts.length === 0 && !(batch.replayComplete && !sentReplayEnd.has(wireName))) {
+              return yield* Ref.set(subscription.through, batch.through)
+            }
             if (parts.length === 0) parts.push([])
             sentReplayEnd.add(wireName)
             const heads = [{ topic: subscription.requestedAs, watermark: batch.head }]
@@ -112,6 +113,9 @@ export const makeSession = (options: {
                   watermarks: [{ topic: subscription.requestedAs, watermark: through }]
                 })
               ))
+              // Only once the frame is queued on the socket: a heartbeat must never report a watermark ahead of the
+              // updates sent before it, or a client persisting it would skip them (SPEC §5).
+              yield* Ref.set(subscription.through, through)
             }
           })
         ),
