@@ -45,27 +45,22 @@ const sqlTransactions = Layer.effect(
       }))
 )
 
+/** The Postgres layers with their transactions, on the given database. */
+const overSql = <E>(database: Layer.Layer<SqlClient.SqlClient, E>) =>
+  sqlTransactions.pipe(
+    Layer.provideMerge(KhalaPg.layerCore),
+    Layer.provide(TopicCatalog.Default),
+    Layer.provide(database),
+    Layer.orDie
+  )
+
 const postgres: Provider = {
   name: "postgres",
   available: postgresAvailable,
-  layer: sqlTransactions.pipe(
-    Layer.provideMerge(KhalaPg.layerCore),
-    Layer.provide(TopicCatalog.Default),
-    Layer.provide(layerTestDatabase({ maxConnections: 12 })),
-    Layer.orDie
-  )
+  layer: overSql(layerTestDatabase({ maxConnections: 12 }))
 }
 
 /** The embedded default (PGlite in process), in memory. */
-const embedded: Provider = {
-  name: "embedded",
-  available: true,
-  layer: sqlTransactions.pipe(
-    Layer.provideMerge(KhalaPg.layerCore),
-    Layer.provide(TopicCatalog.Default),
-    Layer.provide(EmbeddedPostgres.layerInMemory),
-    Layer.orDie
-  )
-}
+const embedded: Provider = { name: "embedded", available: true, layer: overSql(EmbeddedPostgres.layerInMemory) }
 
 export const providers: ReadonlyArray<Provider> = [memory, postgres, embedded]
