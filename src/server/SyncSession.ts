@@ -32,12 +32,24 @@ interface Joined {
   readonly subscriptions: Map<string, Subscription>
 }
 
-/** A row as the wire sends it: its payload serialized once; pointer rows ask the client to hydrate (I5). */
+// The hub hands the same row objects to every subscriber of a topic: each payload is serialized once per process,
+// not once per socket.
+const payloadJsons = new WeakMap<JournalRow, string>()
+const payloadJson = (row: JournalRow) => {
+  let json = payloadJsons.get(row)
+  if (json === undefined) {
+    json = JSON.stringify(row.payload ?? null)
+    payloadJsons.set(row, json)
+  }
+  return json
+}
+
+/** A row as the wire sends it; pointer rows ask the client to hydrate (I5). */
 const serialized = (row: JournalRow, requestedAs: string): SerializedUpdate => ({
   topic: requestedAs,
   docKey: row.docKey,
   docVersion: row.docVersion,
-  payloadJson: row.pointer ? null : JSON.stringify(row.payload ?? null),
+  payloadJson: row.pointer ? null : payloadJson(row),
   payloadHash: row.payloadHash,
   watermark: row.watermark,
   hydrationRequired: row.pointer
