@@ -109,7 +109,7 @@ export const makeSession = (options: {
               return yield* Ref.set(subscription.through, batch.through)
             }
             if (parts.length === 0) parts.push([])
-            sentReplayEnd.add(wireName)
+            if (batch.replayComplete) sentReplayEnd.add(wireName)
             const heads = [{ topic: subscription.requestedAs, watermark: batch.head }]
             for (const [i, updates] of parts.entries()) {
               const last = i === parts.length - 1
