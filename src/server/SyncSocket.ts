@@ -41,6 +41,11 @@ export const CloseCode = {
 
 const bearerPrefix = "base64url.bearer.phx."
 
+/** How long a closing socket may take to answer the close handshake before it is cut off. */
+const closeGrace = Duration.seconds(1)
+/** The same for a slow consumer, whose close frame is queued behind its unread data. */
+const slowConsumerCloseGrace = Duration.seconds(30)
+
 /** The token of an upgrade request: the `token` query parameter or the `authToken` subprotocol. */
 export const upgradeToken = (request: IncomingMessage): Option.Option<string> => {
   const url = new URL(request.url ?? "/", "http://khala")
@@ -79,9 +84,16 @@ export const makeHandler = Effect.gen(function*() {
       let windowStart = lastFrameAt
       let framesInWindow = 0
 
-      const closeWith = (code: number, reason: string) =>
+      // Close with a code of our choosing; a peer that does not answer the close handshake (it stopped reading) is
+      // cut off after a short grace, so neither a shutdown nor the HTTP server's close waits on it.
+      const closeWith = (code: number, reason: string, grace: Duration.Duration = closeGrace) =>
         Effect.sync(() => {
-          if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason)
+          if (ws.readyState === WebSocket.CLOSED) return
+          // a socket already closing (a slow consumer) still gets this, possibly shorter, cut-off
+          if (ws.readyState !== WebSocket.CLOSING) ws.close(code, reason)
+          const cutOff = setTimeout(() => ws.terminate(), Duration.toMillis(grace))
+          cutOff.unref()
+          ws.once("close", () => clearTimeout(cutOff))
         })
       ws.on("message", (data, isBinary) => {
         lastFrameAt = Date.now()
@@ -99,7 +111,8 @@ export const makeHandler = Effect.gen(function*() {
         const start = yield* Clock.currentTimeMillis
         while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount > config.sendBufferBytes) {
           if ((yield* Clock.currentTimeMillis) - start > Duration.toMillis(config.slowConsumerTimeout)) {
-            yield* closeWith(CloseCode.tryAgainLater, "slow consumer")
+            // the close frame waits behind the unsent data: a client that reads again gets it and its code
+            yield* closeWith(CloseCode.tryAgainLater, "slow consumer", slowConsumerCloseGrace)
             return yield* Effect.interrupt
           }
           yield* Effect.sleep("20 millis")
