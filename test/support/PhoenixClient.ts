@@ -8,28 +8,9 @@ import type { Scope } from "effect"
 import type { Channel } from "phoenix"
 import { Socket } from "phoenix"
 import WebSocket from "ws"
+import type { TopicWatermark, UpdateBatch, UpdateJson } from "../../src/protocol/SyncChannel.js"
 
-export interface TopicWatermark {
-  readonly topic: string
-  readonly watermark: number
-}
-
-export interface UpdateJson {
-  readonly topic: string
-  readonly doc_key: string
-  readonly doc_version: number
-  readonly payload: unknown
-  readonly payload_hash: string | null
-  readonly watermark: number
-  readonly hydration_required: boolean
-}
-
-export interface UpdateBatch {
-  readonly updates: ReadonlyArray<UpdateJson>
-  readonly replay_complete: boolean
-  readonly head_watermarks: ReadonlyArray<TopicWatermark>
-  readonly watermarks?: ReadonlyArray<TopicWatermark>
-}
+export type { TopicWatermark, UpdateBatch, UpdateJson } from "../../src/protocol/SyncChannel.js"
 
 export interface Reply {
   readonly status: "ok" | "error" | "timeout"
