@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
 import pg from "pg"
 import { adminUrl, postgresAvailable, testDatabase } from "../support/Postgres.js"
-import { httpGet, runCli, startServer, stopServer, tempDir } from "../support/Processes.js"
+import { freePort, httpGet, runCli, startServer, stopServer, tempDir } from "../support/Processes.js"
+import { spawn } from "node:child_process"
 
 const publish = (env: Record<string, string>, docKey: string) =>
   runCli([
@@ -46,6 +47,29 @@ describe("khala serve", () => {
       expect((yield* publish(env, "n2")).stdout).toBe("2\n")
       expect(yield* tailKeys(env)).toEqual(["n1", "n2"])
     })), { timeout: 120_000 })
+
+  it.live("npm start serves on the embedded database", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const dataDir = yield* tempDir
+      const port = yield* freePort
+      const npm = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          spawn("npm", ["start"], {
+            cwd: new URL("../..", import.meta.url).pathname,
+            env: { ...process.env, KHALA_DATA_DIR: dataDir, KHALA_PORT: String(port), DATABASE_URL: "" },
+            stdio: "ignore",
+            // npm runs the server as its child: signal the whole group
+            detached: true
+          })
+        ),
+        (child) => Effect.sync(() => process.kill(-child.pid!, "SIGTERM"))
+      )
+      void npm
+      const ready = yield* httpGet(`http://127.0.0.1:${port}/readyz`).pipe(
+        Effect.retry(Schedule.intersect(Schedule.spaced("200 millis"), Schedule.recurs(150)))
+      )
+      expect(ready).toEqual({ status: 200, body: "ready" })
+    })), { timeout: 60_000 })
 
   describe.skipIf(!postgresAvailable)("on DATABASE_URL", () => {
     it.live("/readyz turns 503 when the database stops answering, while /healthz stays up", () =>
