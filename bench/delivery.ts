@@ -55,7 +55,7 @@ export const deliveryScenario = (options: { readonly subscribers: number; readon
   Effect.scoped(Effect.gen(function*() {
     const { url } = yield* benchDatabase
     const port = yield* Effect.promise(freePort)
-    const server = yield* Effect.acquireRelease(
+    yield* Effect.acquireRelease(
       Effect.sync(() =>
         spawn(process.execPath, [new URL("../dist/main.js", import.meta.url).pathname, "serve"], {
           env: { ...process.env, DATABASE_URL: url, KHALA_PORT: String(port), KHALA_AUTH_HS256_KEYS: `bench:${secret}` },
@@ -64,7 +64,6 @@ export const deliveryScenario = (options: { readonly subscribers: number; readon
       ),
       (child) => Effect.sync(() => child.kill("SIGTERM"))
     )
-    void server
     yield* Effect.promise(async () => {
       for (let i = 0; i < 100; i++) {
         const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)

@@ -52,7 +52,7 @@ describe("khala serve", () => {
     Effect.scoped(Effect.gen(function*() {
       const dataDir = yield* tempDir
       const port = yield* freePort
-      const npm = yield* Effect.acquireRelease(
+      yield* Effect.acquireRelease(
         Effect.sync(() =>
           spawn("npm", ["start"], {
             cwd: new URL("../..", import.meta.url).pathname,
@@ -64,7 +64,6 @@ describe("khala serve", () => {
         ),
         (child) => Effect.sync(() => process.kill(-child.pid!, "SIGTERM"))
       )
-      void npm
       const ready = yield* httpGet(`http://127.0.0.1:${port}/readyz`).pipe(
         Effect.retry(Schedule.intersect(Schedule.spaced("200 millis"), Schedule.recurs(150)))
       )
