@@ -1,7 +1,7 @@
-import { Layer, Option } from "effect"
+import { Layer } from "effect"
 import * as Database from "../layers/Database.js"
 import * as KhalaPg from "../layers/KhalaPg.js"
-import { TopicCatalog, v1 } from "../protocol/TopicCatalog.js"
+import { TopicCatalog, v1, wireNameOf } from "../protocol/TopicCatalog.js"
 
 /** The services on the configured database (`DATABASE_URL`, else the embedded one), before any migration. */
 export const layerUnmigrated = KhalaPg.layerServices.pipe(
@@ -13,5 +13,4 @@ export const layerUnmigrated = KhalaPg.layerServices.pipe(
 export const layerKhala = KhalaPg.layerConfig()
 
 /** A topic as given on the command line, dotted or enum name; names outside the v1 catalog pass as they are. */
-export const topicName = (name: string) =>
-  Option.match(v1.get(name), { onNone: () => name, onSome: (topic) => topic.wireName })
+export const topicName = (name: string) => wireNameOf(v1, name)

@@ -1,4 +1,5 @@
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
+import { Watermark } from "../services/Topic.js"
 
 /**
  * Bounds on arguments the services take from Khala's own code (the edges validate what clients send). A value out
@@ -6,7 +7,7 @@ import { Effect } from "effect"
  */
 const require = (ok: boolean, message: () => string) => (ok ? Effect.void : Effect.dieMessage(message()))
 
-const isWatermark = (n: number) => Number.isSafeInteger(n) && n >= 0
+const isWatermark = Schema.is(Watermark)
 
 export const checkWatermark = (name: string, value: number) =>
   require(isWatermark(value), () => `${name} must be a non-negative safe integer, got ${value}`)

@@ -5,6 +5,7 @@ import { Config, Effect, Layer, Option, Redacted } from "effect"
 import { StorageError } from "../services/StorageError.js"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
 import { causeMessage } from "./PgErrors.js"
+import { integerWithin } from "./ConfigInteger.js"
 
 /** Where Khala keeps its data: a Postgres server, or (without one) an embedded Postgres in a data directory. */
 export const DatabaseConfig = Config.all({
@@ -17,8 +18,7 @@ export const DatabaseConfig = Config.all({
     Config.withDefault("./.khala"),
     Config.withDescription("Directory of the embedded database and other local state")
   ),
-  maxConnections: Config.integer("KHALA_DB_MAX_CONNECTIONS").pipe(
-    Config.validate({ message: "must be between 1 and 1000", validation: (n) => n >= 1 && n <= 1000 }),
+  maxConnections: integerWithin("KHALA_DB_MAX_CONNECTIONS", 1, 1000).pipe(
     Config.withDefault(10),
     Config.withDescription("Size of the Postgres connection pool")
   )

@@ -1,27 +1,25 @@
 import { Config, Deferred, Duration, Effect, Queue } from "effect"
 import type { PublishError, PublishOutcome } from "../services/Publisher.js"
 import type { PreparedUpdate } from "./PreparedUpdate.js"
+import { integerWithin } from "./ConfigInteger.js"
 
 export const GroupCommitConfig = Config.all({
   enabled: Config.boolean("KHALA_GROUP_COMMIT").pipe(
     Config.withDefault(true),
     Config.withDescription("Coalesce concurrent standalone publishes into shared transactions")
   ),
-  maxBatch: Config.integer("KHALA_GROUP_COMMIT_MAX_BATCH").pipe(
-    Config.validate({ message: "must be between 1 and 10000", validation: (n) => n >= 1 && n <= 10_000 }),
+  maxBatch: integerWithin("KHALA_GROUP_COMMIT_MAX_BATCH", 1, 10_000).pipe(
     Config.withDefault(500)
   ),
   maxWait: Config.duration("KHALA_GROUP_COMMIT_MAX_WAIT").pipe(
     Config.withDefault("0 millis"),
     Config.withDescription("How long a batch waits for more publishes after its first (0: take what is queued)")
   ),
-  queue: Config.integer("KHALA_GROUP_COMMIT_QUEUE").pipe(
-    Config.validate({ message: "must be between 1 and 1000000", validation: (n) => n >= 1 && n <= 1_000_000 }),
+  queue: integerWithin("KHALA_GROUP_COMMIT_QUEUE", 1, 1_000_000).pipe(
     Config.withDefault(10_000),
     Config.withDescription("Publishes waiting for a batch before publishers wait for room")
   ),
-  committers: Config.integer("KHALA_GROUP_COMMIT_COMMITTERS").pipe(
-    Config.validate({ message: "must be between 1 and 64", validation: (n) => n >= 1 && n <= 64 }),
+  committers: integerWithin("KHALA_GROUP_COMMIT_COMMITTERS", 1, 64).pipe(
     Config.withDefault(4),
     Config.withDescription("Batches in flight at once (they queue on a topic's lock, which keeps commit order)")
   )

@@ -8,10 +8,10 @@ import type { StorageError } from "../services/StorageError.js"
 import { Sequencer } from "../services/Sequencer.js"
 import { UnknownTopic } from "../services/Topic.js"
 import { Wakeups } from "../services/Wakeups.js"
+import { integerWithin } from "./ConfigInteger.js"
 
 export const HubConfig = Config.all({
-  liveBuffer: Config.integer("KHALA_HUB_LIVE_BUFFER").pipe(
-    Config.validate({ message: "must be between 1 and 100000", validation: (n) => n >= 1 && n <= 100_000 }),
+  liveBuffer: integerWithin("KHALA_HUB_LIVE_BUFFER", 1, 100_000).pipe(
     Config.withDefault(256),
     Config.withDescription("Live reads a subscriber may lag behind before it is switched back to the journal")
   ),

@@ -41,17 +41,17 @@ export const make = Effect.gen(function*() {
         select topic, retention_class, pointer_mode from khala.sync_topic_sequences where ${
         sql.in("topic", topics.map((t) => t.topic))
       }`.pipe(Effect.flatMap(decodeRegistrations))
-      const changed = topics
-        .flatMap((t) => {
-          const current = stored.find((row) => row.topic === t.topic)
-          if (current === undefined) return []
-          // pointer mode set by an operator stays unless the registration says otherwise
-          const pointerMode = t.pointerMode ?? current.pointer_mode
-          return current.retention_class === t.retentionClass && current.pointer_mode === pointerMode
-            ? []
-            : [{ topic: t.topic, retentionClass: t.retentionClass, pointerMode }]
-        })
-        .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0))
+      const changed = topics.flatMap((t) => {
+        const current = stored.find((row) => row.topic === t.topic)
+        if (current === undefined) return []
+        // pointer mode set by an operator stays unless the registration says otherwise
+        const pointerMode = t.pointerMode ?? current.pointer_mode
+        return current.retention_class === t.retentionClass && current.pointer_mode === pointerMode
+          ? []
+          : [{ topic: t.topic, retentionClass: t.retentionClass, pointerMode }]
+      })
+      // Registration runs outside any transaction, so each update commits on its own and holds one topic's row at a
+      // time: there is no lock order to keep.
       for (const t of changed) {
         yield* sql`
           update khala.sync_topic_sequences

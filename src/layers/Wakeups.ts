@@ -4,10 +4,10 @@ import { Sequencer } from "../services/Sequencer.js"
 import type { TopicHead, WatchedTopic } from "../services/Wakeups.js"
 import { Wakeups } from "../services/Wakeups.js"
 import * as PgListener from "./PgListener.js"
+import { integerWithin } from "./ConfigInteger.js"
 
 export const WakeupsConfig = Config.all({
-  pollInterval: Config.integer("KHALA_POLL_INTERVAL_MS").pipe(
-    Config.validate({ message: "must be between 1 and 60000", validation: (n) => n >= 1 && n <= 60_000 }),
+  pollInterval: integerWithin("KHALA_POLL_INTERVAL_MS", 1, 60_000).pipe(
     Config.withDefault(10),
     Config.withDescription("How often each process polls the heads of the topics it serves, in milliseconds")
   ),

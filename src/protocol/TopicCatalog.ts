@@ -286,6 +286,15 @@ export const resolveTopic = (nameOrEnumName: string): Either.Either<TopicInfo, U
   v1.resolve(nameOrEnumName)
 
 /**
+ * The dotted name of a topic given in either form; a name the catalog does not know is returned as given (the
+ * database then decides whether such a topic is registered).
+ *
+ * @since 0.1.0
+ */
+export const wireNameOf = (catalog: Catalog, name: string): string =>
+  Option.match(catalog.get(name), { onNone: () => name, onSome: (topic) => topic.wireName })
+
+/**
  * The catalog in use by a Khala instance.
  *
  * @since 0.1.0

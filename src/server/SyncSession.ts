@@ -3,6 +3,7 @@ import * as PhoenixFrame from "../protocol/PhoenixFrame.js"
 import type { SerializedUpdate, StaleTopic, TopicWatermark } from "../protocol/SyncChannel.js"
 import * as SyncChannel from "../protocol/SyncChannel.js"
 import type { Catalog } from "../protocol/TopicCatalog.js"
+import { wireNameOf } from "../protocol/TopicCatalog.js"
 import type { Batch } from "../services/Hub.js"
 import { Hub } from "../services/Hub.js"
 import type { JournalRow } from "../services/Journal.js"
@@ -264,7 +265,7 @@ export const makeSession = (options: {
           }))
         }
         for (const name of decoded.right.topics) {
-          const wireName = Option.match(catalog.get(name), { onNone: () => name, onSome: (t) => t.wireName })
+          const wireName = wireNameOf(catalog, name)
           state.subscriptions.delete(wireName)
           yield* FiberMap.remove(fibers, wireName)
         }
