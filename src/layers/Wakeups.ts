@@ -1,5 +1,6 @@
+import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { Config, Effect, Layer, Option, Runtime, Schedule, Schema, Stream, SubscriptionRef } from "effect"
+import { Config, Context, Effect, Layer, Option, Runtime, Schedule, Schema, Stream, SubscriptionRef } from "effect"
 import { Sequencer } from "../services/Sequencer.js"
 import type { TopicHead, WatchedTopic } from "../services/Wakeups.js"
 import { Wakeups } from "../services/Wakeups.js"
@@ -95,7 +96,11 @@ export const make = Effect.gen(function*() {
       pending.clear()
       yield* Effect.forEach(encodeHeads(heads), (payload) => sql`select pg_notify(${channel}, ${payload})`, {
         discard: true
-      }).pipe(Effect.catchAll((error) => Effect.logWarning("sending head hints failed", error)))
+      }).pipe(
+        // even were this layer built inside a transaction, the hint must not join it
+        Effect.mapInputContext((context: Context.Context<never>) => Context.omit(SqlClient.TransactionConnection)(context)),
+        Effect.catchAll((error) => Effect.logWarning("sending head hints failed", error))
+      )
       yield* Effect.sleep(notifyCoalescing)
     })
     yield* sendPending.pipe(Effect.forever, Effect.forkScoped)
