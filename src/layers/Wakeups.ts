@@ -98,7 +98,9 @@ export const make = Effect.gen(function*() {
         discard: true
       }).pipe(
         // even were this layer built inside a transaction, the hint must not join it
-        Effect.mapInputContext((context: Context.Context<never>) => Context.omit(SqlClient.TransactionConnection)(context)),
+        Effect.mapInputContext((context: Context.Context<never>) =>
+          Context.omit(SqlClient.TransactionConnection)(context)
+        ),
         Effect.catchAll((error) => Effect.logWarning("sending head hints failed", error))
       )
       yield* Effect.sleep(notifyCoalescing)
