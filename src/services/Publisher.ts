@@ -16,7 +16,8 @@ const NonEmpty = (what: string) =>
     Schema.filter((s) => !s.includes("\u0000") && s.isWellFormed(), {
       message: () => `${what} must not contain NUL or unpaired surrogates`
     }),
-    Schema.filter((s) => encoder.encode(s).length <= maxKeyBytes, {
+    // a UTF-16 unit encodes to at most 3 bytes: only long strings need encoding to be measured
+    Schema.filter((s) => s.length * 3 <= maxKeyBytes || encoder.encode(s).length <= maxKeyBytes, {
       message: () => `${what} must be at most ${maxKeyBytes} bytes of UTF-8`
     })
   )

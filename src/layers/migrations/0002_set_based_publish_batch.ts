@@ -38,7 +38,10 @@ begin
                         'doc_version and a payload', left(u::text, 200))
                when u ->> 'doc_key' = '' then 'khala: doc_key must be a non-empty string'
                when u ->> 'org_id' = '' then 'khala: org_id must be a non-empty string'
-               when u ->> 'payload_hash' !~ '^sha256:[0-9a-f]{64}$'
+               -- the form ^sha256:[0-9a-f]{64}$, tested without a regular expression, which costs ten times more
+               when u ->> 'payload_hash' is not null
+                    and not (left(u ->> 'payload_hash', 7) = 'sha256:' and length(u ->> 'payload_hash') = 71
+                             and translate(substr(u ->> 'payload_hash', 8), '0123456789abcdef', '') = '')
                  then format('khala: payload_hash %L is not of the form sha256:<64 lowercase hex digits>',
                         left(u ->> 'payload_hash', 80))
              end as problem
