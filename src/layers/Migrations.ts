@@ -16,7 +16,7 @@ export interface Migration {
 
 export const migrations: ReadonlyArray<Migration> = [
   { id: 1, name: "journal", sql: Journal0001.sql },
-  { id: 2, name: "set-based publish_batch", sql: SetBasedPublishBatch0002.sql }
+  { id: 2, name: "set_based_publish_batch", sql: SetBasedPublishBatch0002.sql }
 ]
 
 const checksum = (migration: Migration) => createHash("sha256").update(migration.sql).digest("hex")
