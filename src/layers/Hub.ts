@@ -1,4 +1,4 @@
-import { Chunk, Config, Effect, Layer, Option, PubSub, Queue, RcMap, Ref, Schedule, Stream } from "effect"
+import { Chunk, Config, Duration, Effect, Layer, Option, Queue, RcMap, Ref, Schedule, Stream } from "effect"
 import type { Batch, SubscribeOptions } from "../services/Hub.js"
 import { Hub } from "../services/Hub.js"
 import type { JournalRow } from "../services/Journal.js"
@@ -13,15 +13,36 @@ import { integerWithin } from "./ConfigInteger.js"
 export const HubConfig = Config.all({
   liveBuffer: integerWithin("KHALA_HUB_LIVE_BUFFER", 1, 100_000).pipe(
     Config.withDefault(256),
-    Config.withDescription("Live reads a subscriber may lag behind before it is switched back to the journal")
+    Config.withDescription("Live batches a stream subscriber may lag behind before it is switched back to the journal")
   ),
   tailPage: Config.integer("KHALA_HUB_TAIL_PAGE").pipe(Config.withDefault(1000)),
-  idleTail: Config.duration("KHALA_HUB_IDLE_TAIL").pipe(Config.withDefault("30 seconds"))
+  idleTail: Config.duration("KHALA_HUB_IDLE_TAIL").pipe(Config.withDefault("30 seconds")),
+  coalesce: Config.duration("KHALA_HUB_COALESCE").pipe(
+    Config.withDefault(Duration.millis(5)),
+    Config.withDescription(
+      "After reading a topic's new rows, how long its tail lets further appends gather before it reads again: one " +
+        "batch per subscriber for all of them. An append after a quiet spell is read at once."
+    )
+  )
 })
 
-/** One topic's tail in this process: the rows it read last and the fan-out they went to. */
+/**
+ * A subscriber as its topic's tail sees it. The tail hands it each read while it is live; a subscriber that is
+ * not live (replaying, catching up, or one that refused a batch) reads the journal on its own stream.
+ */
+interface Sink {
+  readonly orgId: string | undefined
+  /** The watermark through which this subscriber has been handed everything (I4). */
+  sent: number
+  live: boolean
+  readonly deliver: (batch: Batch) => boolean
+  /** Wakes the subscriber's stream to catch up from the journal: the tail has stopped handing it reads. */
+  readonly fallBehind: () => void
+}
+
+/** One topic's tail in this process: the rows it read last and the subscribers they go to. */
 interface Tail {
-  readonly live: PubSub.PubSub<ReadonlyArray<JournalRow>>
+  readonly sinks: Set<Sink>
   readonly lastRead: Ref.Ref<number>
 }
 
@@ -31,16 +52,16 @@ type Phase = "replay" | "live" | "catchup"
 
 interface State {
   readonly phase: Phase
-  /** The watermark through which this subscriber has been given everything (I4). */
+  /** The watermark through which this subscriber's stream has emitted everything. */
   readonly sent: number
 }
 
-/** The longest run of `rows` that continues `after` without a gap. */
-const contiguousAfter = (rows: ReadonlyArray<JournalRow>, after: number) => {
-  let end = 0
-  while (end < rows.length && rows[end]!.watermark === after + end + 1) end++
-  return rows.slice(0, end)
-}
+const visibleTo = (rows: ReadonlyArray<JournalRow>, orgId: string | undefined) =>
+  orgId === undefined ? rows : rows.filter((row) => row.orgId === orgId)
+
+/** The stream's live inbox: batches for stream subscribers, and the word that the subscriber fell behind. */
+const FellBehind = Symbol.for("khala/Hub/FellBehind")
+type Inbox = Queue.Queue<Batch | typeof FellBehind>
 
 export const make = Effect.gen(function*() {
   const config = yield* HubConfig
@@ -48,94 +69,152 @@ export const make = Effect.gen(function*() {
   const sequencer = yield* Sequencer
   const wakeups = yield* Wakeups
 
+  /**
+   * Hands one read to every live subscriber, synchronously: a subscriber exactly caught up to the read's start gets
+   * the batch it shares with every other one of its org, so sessions can serialize it once. One that is behind the
+   * read (it went live while the read was in flight) or refuses it falls back to the journal; nobody waits.
+   */
+  const fanOut = (topic: string, tail: Tail, rows: ReadonlyArray<JournalRow>, head: number) => {
+    const first = rows[0]!.watermark
+    const last = rows[rows.length - 1]!.watermark
+    const batchOf = (updates: ReadonlyArray<JournalRow>, orgId: string | undefined): Batch => ({
+      topic,
+      updates: visibleTo(updates, orgId),
+      through: last,
+      head: Math.max(head, last),
+      replayComplete: true
+    })
+    const shared = new Map<string | undefined, Batch>()
+    for (const sink of tail.sinks) {
+      if (!sink.live || sink.sent >= last) continue
+      if (sink.sent < first - 1) {
+        sink.live = false
+        sink.fallBehind()
+        continue
+      }
+      let batch: Batch
+      if (sink.sent === first - 1) {
+        batch = shared.get(sink.orgId) ?? batchOf(rows, sink.orgId)
+        shared.set(sink.orgId, batch)
+      } else {
+        batch = batchOf(rows.filter((row) => row.watermark > sink.sent), sink.orgId)
+      }
+      let taken: boolean
+      try {
+        taken = sink.deliver(batch)
+      } catch {
+        taken = false
+      }
+      if (taken) {
+        sink.sent = last
+      } else {
+        sink.live = false
+        sink.fallBehind()
+      }
+    }
+  }
+
   const openTail = (topic: string) =>
     Effect.gen(function*() {
       const watched = yield* wakeups.watch(topic)
       const position = (yield* sequencer.positions([topic]))[0]
       if (position === undefined) return yield* new UnknownTopic({ topic })
       // Subscribers replay whatever precedes the tail's start from the journal themselves.
-      const lastRead = yield* Ref.make(position.head)
-      // Sliding: a subscriber that lags a whole buffer behind loses the oldest reads, sees the gap and re-reads them
-      // from the journal; the tail never waits for anyone (I9).
-      const live = yield* Effect.acquireRelease(
-        PubSub.sliding<ReadonlyArray<JournalRow>>(config.liveBuffer),
-        PubSub.shutdown
-      )
+      const tail: Tail = { sinks: new Set(), lastRead: yield* Ref.make(position.head) }
       // Each appended row is read once per process, whatever the number of subscribers.
       const readNew: Effect.Effect<void, unknown> = Effect.gen(function*() {
-        const after = yield* Ref.get(lastRead)
+        const after = yield* Ref.get(tail.lastRead)
         const page = yield* journal.read(topic, after, config.tailPage).pipe(
           // pruned past the tail: subscribers behind the floor get stale_cursor when they re-read (I8)
           Effect.catchTag("StaleCursor", (stale) => Effect.succeed({ rows: [], head: stale.retentionFloor }))
         )
         if (page.rows.length === 0) {
-          if (page.head > after) yield* Ref.set(lastRead, page.head)
+          if (page.head > after) yield* Ref.set(tail.lastRead, page.head)
           return
         }
-        yield* Ref.set(lastRead, page.rows[page.rows.length - 1]!.watermark)
-        yield* PubSub.publish(live, page.rows)
+        yield* Ref.set(tail.lastRead, page.rows[page.rows.length - 1]!.watermark)
+        fanOut(topic, tail, page.rows, page.head)
         if (page.rows.length === config.tailPage) yield* readNew
       })
       yield* Effect.gen(function*() {
-        yield* watched.beyond(yield* Ref.get(lastRead))
+        yield* watched.beyond(yield* Ref.get(tail.lastRead))
         yield* readNew
+        // Appends that arrive meanwhile are read together: at a high rate each subscriber gets one batch per
+        // interval instead of one per append, while an append after a quiet spell is read at once.
+        yield* Effect.sleep(config.coalesce)
       }).pipe(
         Effect.tapError((error) => Effect.logWarning(`tail of ${topic} failed to read, retrying`, error)),
         Effect.retry(retryTail),
         Effect.forever,
         Effect.forkScoped
       )
-      return { live, lastRead } satisfies Tail
+      return tail
     })
 
   const tails = yield* RcMap.make({ lookup: openTail, idleTimeToLive: config.idleTail })
 
-  const subscribe = ({ after, batchSize, orgId, topic }: SubscribeOptions) =>
+  const subscribe = ({ after, batchSize, onLive, orgId, topic }: SubscribeOptions) =>
     Stream.unwrapScoped(Effect.gen(function*() {
       const tail = yield* RcMap.get(tails, topic)
-      // Subscribe to the live fan-out before reading the journal, so nothing falls between replay and live.
-      const live = yield* PubSub.subscribe(tail.live)
-      const visible = (rows: ReadonlyArray<JournalRow>) =>
-        orgId === undefined ? rows : rows.filter((row) => row.orgId === orgId)
+      // A fast-path subscriber only ever finds the fell-behind word in its inbox.
+      const inbox: Inbox = yield* Queue.bounded<Batch | typeof FellBehind>(onLive === undefined ? config.liveBuffer : 1)
+      const sink: Sink = {
+        orgId,
+        sent: after,
+        live: false,
+        deliver: onLive ?? ((batch) => Queue.unsafeOffer(inbox, batch)),
+        // When the inbox is full the stream is not waiting: it finds the sink not live once it has drained it.
+        fallBehind: () => void Queue.unsafeOffer(inbox, FellBehind)
+      }
+      yield* Effect.acquireRelease(
+        Effect.sync(() => tail.sinks.add(sink)),
+        () => Effect.sync(() => tail.sinks.delete(sink))
+      )
 
       const batch = (rows: ReadonlyArray<JournalRow>, through: number, head: number, replayComplete: boolean) =>
         Effect.map(Ref.get(tail.lastRead), (tailHead): Batch => ({
           topic,
-          updates: visible(rows),
+          updates: visibleTo(rows, orgId),
           through,
           head: Math.max(head, tailHead, through),
           replayComplete
         }))
 
-      const fromJournal = (state: State) =>
+      type Step = Effect.Effect<readonly [Chunk.Chunk<Batch>, State], StaleCursor | UnknownTopic | StorageError>
+
+      const fromJournal = (state: State): Step =>
         Effect.gen(function*() {
           const page = yield* journal.read(topic, state.sent, batchSize)
           const caughtUp = page.rows.length < batchSize
           const sent = page.rows.length > 0 ? page.rows[page.rows.length - 1]!.watermark : state.sent
           const replayComplete = state.phase === "catchup" || caughtUp
-          const next: State = { phase: caughtUp ? "live" : state.phase, sent }
-          return [Chunk.of(yield* batch(page.rows, sent, page.head, replayComplete)), next] as const
+          return [Chunk.of(yield* batch(page.rows, sent, page.head, replayComplete)), {
+            phase: caughtUp ? "live" : state.phase,
+            sent
+          }]
         })
 
-      const fromLive = (state: State) =>
+      // Runs once the batch that caught this subscriber up has been consumed: only then may the tail hand it more.
+      const live = (state: State): Step =>
         Effect.gen(function*() {
-          const first = yield* Queue.take(live)
-          const more = yield* Queue.takeAll(live)
-          const rows = [first, ...more].flat().filter((row) => row.watermark > state.sent)
-          if (rows.length === 0) return [Chunk.empty<Batch>(), state] as const
-          const run = contiguousAfter(rows, state.sent)
-          // A gap: this subscriber lagged and lost live reads, or subscribed while they were in flight. The journal
-          // has every row, so read the missing ones from it.
-          const next: State = run.length === rows.length
-            ? { phase: "live", sent: rows[rows.length - 1]!.watermark }
-            : { phase: "catchup", sent: run.length > 0 ? run[run.length - 1]!.watermark : state.sent }
-          if (run.length === 0) return [Chunk.empty<Batch>(), next] as const
-          return [Chunk.of(yield* batch(run, next.sent, next.sent, true)), next] as const
+          if (!sink.live) {
+            // The tail read past this subscriber's position while it was replaying: read that from the journal.
+            if ((yield* Ref.get(tail.lastRead)) > state.sent) return [Chunk.empty(), { ...state, phase: "catchup" }]
+            sink.sent = state.sent
+            sink.live = true
+          }
+          const item = yield* Queue.take(inbox)
+          if (item !== FellBehind && (sink.live || (yield* Queue.size(inbox)) > 0)) {
+            return [Chunk.of(item), { phase: "live", sent: item.through }]
+          }
+          // Everything the tail handed over before it stopped is consumed: continue from the journal.
+          const emitted = item === FellBehind ? Chunk.empty<Batch>() : Chunk.of(item)
+          return [emitted, { phase: "catchup", sent: sink.sent }]
         })
 
       return Stream.unfoldChunkEffect<State, Batch, StaleCursor | UnknownTopic | StorageError, never>(
         { phase: "replay", sent: after },
-        (state) => Effect.map(state.phase === "live" ? fromLive(state) : fromJournal(state), Option.some)
+        (state) => Effect.map(state.phase === "live" ? live(state) : fromJournal(state), Option.some)
       )
     }))
 

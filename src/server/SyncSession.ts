@@ -1,4 +1,4 @@
-import { Effect, Either, FiberMap, Option, Ref, Stream } from "effect"
+import { Effect, Either, FiberMap, Option, Stream } from "effect"
 import * as PhoenixFrame from "../protocol/PhoenixFrame.js"
 import type { SerializedUpdate, StaleTopic, TopicWatermark } from "../protocol/SyncChannel.js"
 import * as SyncChannel from "../protocol/SyncChannel.js"
@@ -17,6 +17,11 @@ const topic = SyncChannel.channelTopic
 export interface SessionSocket {
   /** Queues a text frame; waits while the socket's send buffer is over its limit (backpressure). */
   readonly send: (text: string) => Effect.Effect<void>
+  /**
+   * Queues text frames at once if the socket's send buffer has room, else queues nothing and answers false. The
+   * frames are shared with other sockets and must not be changed.
+   */
+  readonly offer: (frames: ReadonlyArray<Uint8Array>) => boolean
 }
 
 /** One live topic subscription of a socket. */
@@ -24,7 +29,7 @@ interface Subscription {
   /** The name the client used, for replies and pushes (SPEC §4). */
   readonly requestedAs: string
   /** The watermark through which this socket has been sent the topic (what clients persist). */
-  readonly through: Ref.Ref<number>
+  through: number
 }
 
 interface Joined {
@@ -44,6 +49,14 @@ const payloadJson = (row: JournalRow) => {
   }
   return json
 }
+
+/**
+ * The frames of one live batch, by join ref, topic name and batch size: the hub hands the same batch to every
+ * subscriber of a topic and org that is caught up, so each frame is serialized and encoded once per process, and
+ * every socket whose client joined with the same ref (clients number refs alike) sends the same bytes.
+ */
+const liveFrames = new WeakMap<Batch, Map<string, ReadonlyArray<Uint8Array>>>()
+const encoder = new TextEncoder()
 
 /** A row as the wire sends it; pointer rows ask the client to hydrate (I5). */
 const serialized = (row: JournalRow, requestedAs: string): SerializedUpdate => ({
@@ -89,46 +102,86 @@ export const makeSession = (options: {
     )
 
     const watermarks = (state: Joined) =>
-      Effect.forEach(
-        Array.from(state.subscriptions.values()),
-        (s): Effect.Effect<TopicWatermark> => Effect.map(Ref.get(s.through), (watermark) => ({ topic: s.requestedAs, watermark }))
+      Effect.sync(() =>
+        Array.from(state.subscriptions.values(), (s): TopicWatermark => ({ topic: s.requestedAs, watermark: s.through }))
       )
 
     const stopAll = (state: Joined) =>
       Effect.zipRight(FiberMap.clear(fibers), Effect.sync(() => state.subscriptions.clear()))
 
-    /** Forwards one topic's batches, each update list cut to the batch and byte limits. */
+    /**
+     * The frames of a batch, each update list cut to the batch and byte limits, with the watermark each frame brings
+     * the client through. Live batches whose rows were all another org's have none: they move the cursor but send
+     * nothing (I7); the last replay batch is sent even when empty, so the client knows the replay is complete.
+     */
+    const framesOf = (state: Joined, subscription: Subscription, batch: Batch, batchSize: number, empty: boolean) => {
+      const rows = batch.updates.map((row) => serialized(row, subscription.requestedAs))
+      const parts = SyncChannel.splitUpdates(rows, { maxUpdates: batchSize })
+      if (parts.length === 0 && empty) parts.push([])
+      const heads = [{ topic: subscription.requestedAs, watermark: batch.head }]
+      return parts.map((updates, i) => {
+        const last = i === parts.length - 1
+        const through = last ? batch.through : updates[updates.length - 1]!.watermark
+        const text = PhoenixFrame.encodePush(
+          state.joinRef,
+          topic,
+          SyncChannel.SyncEvent.updateBatch,
+          SyncChannel.encodeUpdateBatchJson({
+            updates,
+            replayComplete: batch.replayComplete && last,
+            headWatermarks: heads,
+            watermarks: [{ topic: subscription.requestedAs, watermark: through }]
+          })
+        )
+        return { text, through }
+      })
+    }
+
+    /** The tail's fast path: sends a live batch at once if the socket has room, from frames shared when it can. */
+    const offerLive = (state: Joined, subscription: Subscription, batchSize: number) => (batch: Batch): boolean => {
+      if (batch.updates.length === 0) {
+        subscription.through = batch.through
+        return true
+      }
+      let byKey = liveFrames.get(batch)
+      if (byKey === undefined) {
+        byKey = new Map()
+        liveFrames.set(batch, byKey)
+      }
+      const key = `${state.joinRef}\u0000${subscription.requestedAs}\u0000${batchSize}`
+      let frames = byKey.get(key)
+      if (frames === undefined) {
+        frames = framesOf(state, subscription, batch, batchSize, false).map((frame) => encoder.encode(frame.text))
+        byKey.set(key, frames)
+      }
+      if (!socket.offer(frames)) return false
+      // Only once the frames are queued: a heartbeat must never report a watermark ahead of the updates sent before
+      // it, or a client persisting it would skip them (SPEC §5).
+      subscription.through = batch.through
+      return true
+    }
+
+    /** Forwards one topic's batches: replay and catch-up from the subscription's stream, live ones from the tail. */
     const forward = (state: Joined, wireName: string, subscription: Subscription, after: number, batchSize: number) =>
-      hub.subscribe({ topic: wireName, after, orgId: principal.orgId, batchSize }).pipe(
+      hub.subscribe({
+        topic: wireName,
+        after,
+        orgId: principal.orgId,
+        batchSize,
+        onLive: offerLive(state, subscription, batchSize)
+      }).pipe(
         Stream.runForEach((batch: Batch) =>
           Effect.gen(function*() {
-            const rows = batch.updates.map((row) => serialized(row, subscription.requestedAs))
-            const parts = SyncChannel.splitUpdates(rows, { maxUpdates: batchSize })
-            // Live batches whose rows were all another org's move the cursor but send nothing (I7); the last
-            // replay batch is sent even when empty, so the client knows the replay is complete (SPEC §5).
-            if (parts.length === 0 && !(batch.replayComplete && !sentReplayEnd.has(wireName))) {
-              return yield* Ref.set(subscription.through, batch.through)
-            }
-            if (parts.length === 0) parts.push([])
+            const replayEnd = batch.replayComplete && !sentReplayEnd.has(wireName)
+            const frames = framesOf(state, subscription, batch, batchSize, replayEnd)
             if (batch.replayComplete) sentReplayEnd.add(wireName)
-            const heads = [{ topic: subscription.requestedAs, watermark: batch.head }]
-            for (const [i, updates] of parts.entries()) {
-              const last = i === parts.length - 1
-              const through = last ? batch.through : updates[updates.length - 1]!.watermark
-              yield* socket.send(PhoenixFrame.encodePush(
-                state.joinRef,
-                topic,
-                SyncChannel.SyncEvent.updateBatch,
-                SyncChannel.encodeUpdateBatchJson({
-                  updates,
-                  replayComplete: batch.replayComplete && last,
-                  headWatermarks: heads,
-                  watermarks: [{ topic: subscription.requestedAs, watermark: through }]
-                })
-              ))
-              // Only once the frame is queued on the socket: a heartbeat must never report a watermark ahead of the
-              // updates sent before it, or a client persisting it would skip them (SPEC §5).
-              yield* Ref.set(subscription.through, through)
+            if (frames.length === 0) {
+              subscription.through = batch.through
+              return
+            }
+            for (const frame of frames) {
+              yield* socket.send(frame.text)
+              subscription.through = frame.through
             }
           })
         ),
@@ -236,7 +289,7 @@ export const makeSession = (options: {
         const started = resolved.topics.map((t) => ({
           wireName: t.topic.wireName,
           after: Option.getOrElse(t.resumeAfter, () => 0),
-          subscription: { requestedAs: t.requestedAs, through: Ref.unsafeMake(Option.getOrElse(t.resumeAfter, () => 0)) }
+          subscription: { requestedAs: t.requestedAs, through: Option.getOrElse(t.resumeAfter, () => 0) }
         }))
         // The reply goes out before any replay batch, so it reports the resume points (SPEC §5).
         yield* replyOk(frame, SyncChannel.subscribeReply({

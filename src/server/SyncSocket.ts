@@ -126,7 +126,15 @@ export const makeHandler = Effect.gen(function*() {
           })
         )
 
-      const session = yield* makeSession({ principal, catalog, socket: { send }, newId: randomUUID })
+      // The tail's fast path never waits: a socket over its limit refuses, and its subscriptions catch up through
+      // `send`, which waits for it.
+      const offer = (frames: ReadonlyArray<Uint8Array>) => {
+        if (ws.readyState !== WebSocket.OPEN || ws.bufferedAmount > config.sendBufferBytes) return false
+        for (const frame of frames) ws.send(frame, { binary: false })
+        return true
+      }
+
+      const session = yield* makeSession({ principal, catalog, socket: { send, offer }, newId: randomUUID })
 
       const rateLimited = (now: number) => {
         if (now - windowStart >= 1000) {

@@ -28,6 +28,14 @@ export interface SubscribeOptions {
   readonly orgId?: string | undefined
   /** Most rows per replay read. */
   readonly batchSize: number
+  /**
+   * The live fast path: the topic's tail calls this synchronously with each live batch as soon as it has read it,
+   * instead of the stream emitting it, so one read reaches every subscriber without a fiber switch each. It answers
+   * false when the subscriber cannot take the batch now (its socket is over its send limit); the subscription then
+   * catches up from the journal on the stream, which waits for it, and goes live again once caught up. It must not
+   * block: it runs in the tail, between the other subscribers.
+   */
+  readonly onLive?: ((batch: Batch) => boolean) | undefined
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Runtime, Stream } from "effect"
 import fc from "fast-check"
+import type { Batch } from "../../src/services/Hub.js"
 import { Hub } from "../../src/services/Hub.js"
 import { Journal } from "../../src/services/Journal.js"
 import { Publisher } from "../../src/services/Publisher.js"
@@ -26,10 +27,11 @@ let run = 0
 
 /**
  * Three clients of org "a" connect, disconnect and resume from the watermark they last persisted, while rows of
- * orgs "a" and "b" are appended. Whatever the interleaving, each client must end up with exactly org a's rows, each
- * once, in watermark order (I4, I7).
+ * orgs "a" and "b" are appended; one takes live batches from its stream, two are handed them by the tail, one of
+ * which refuses some. Whatever the interleaving, each client must end up with exactly org a's rows, each once, in
+ * watermark order (I4, I7).
  */
-const check = (steps: ReadonlyArray<Step>) =>
+const check = (steps: ReadonlyArray<Step>, refusals: ReadonlyArray<boolean>) =>
   Effect.scoped(Effect.gen(function*() {
     const hub = yield* Hub
     const publisher = yield* Publisher
@@ -41,20 +43,34 @@ const check = (steps: ReadonlyArray<Step>) =>
       persisted: number
       received: Array<number>
       fiber: Fiber.RuntimeFiber<void, unknown> | undefined
+      /** How the client takes live batches: from its stream, or handed by the tail, accepting all or some. */
+      readonly live: "stream" | "handed" | "refusing"
     }
-    const clients: Array<Client> = [0, 1, 2].map(() => ({ persisted: 0, received: [], fiber: undefined }))
+    const clients: Array<Client> = (["stream", "handed", "refusing"] as const).map((live) => ({
+      persisted: 0,
+      received: [],
+      fiber: undefined,
+      live
+    }))
+    let offered = 0
+
+    // a client applies a batch and persists its watermark
+    const apply = (client: Client, batch: Batch) => {
+      client.received.push(...batch.updates.map((u) => u.watermark))
+      client.persisted = batch.through
+    }
 
     const connect = (client: Client) =>
       Effect.gen(function*() {
         if (client.fiber !== undefined) return
-        client.fiber = yield* hub.subscribe({ topic, after: client.persisted, orgId: "a", batchSize: 3 }).pipe(
-          Stream.runForEach((batch) =>
-            Effect.sync(() => {
-              // a client applies a batch and persists its watermark
-              client.received.push(...batch.updates.map((u) => u.watermark))
-              client.persisted = batch.through
-            })
-          ),
+        const onLive = client.live === "stream" ? undefined : (batch: Batch) => {
+          // a refusing client turns batches down in a random pattern, as a socket over its send limit does
+          if (client.live === "refusing" && refusals.length > 0 && refusals[offered++ % refusals.length]) return false
+          apply(client, batch)
+          return true
+        }
+        client.fiber = yield* hub.subscribe({ topic, after: client.persisted, orgId: "a", batchSize: 3, onLive }).pipe(
+          Stream.runForEach((batch) => Effect.sync(() => apply(client, batch))),
           Effect.forkScoped
         )
       })
@@ -102,7 +118,11 @@ describe.each(providers)("hub under random appends, disconnects and resumes (pro
           const runtime = yield* Effect.runtime<Services>()
           yield* Effect.promise(() =>
             fc.assert(
-              fc.asyncProperty(fc.array(step, { maxLength: 30 }), (steps) => Runtime.runPromise(runtime)(check(steps))),
+              fc.asyncProperty(
+                fc.array(step, { maxLength: 30 }),
+                fc.array(fc.boolean(), { maxLength: 5 }),
+                (steps, refusals) => Runtime.runPromise(runtime)(check(steps, refusals))
+              ),
               { numRuns: provider.name === "memory" ? 60 : 15 }
             )
           )
