@@ -1,9 +1,11 @@
+import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Clock, ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import pg from "pg"
 import * as KhalaPg from "../src/layers/KhalaPg.js"
 import { Publisher } from "../src/services/Publisher.js"
+import { Sequencer } from "../src/services/Sequencer.js"
 import type { Figure } from "./report.js"
 import { figure } from "./report.js"
 
@@ -105,6 +107,73 @@ const publishLoop = (writers: number, seconds: number, inFlight: number) =>
         payload: { writer: w, i }
       })))
 
+/**
+ * A runtime's own transaction: one authority row, then (per `publish`) the append, 8 callers at once, on one topic or
+ * spread over `topics`. Three shapes through the same client and pool: with `Publisher.publish`, with the raw SQL of
+ * the per-call append (UPDATE … RETURNING + INSERT), and the authority write alone.
+ */
+const callerTransactions = (writers: number, seconds: number, topics: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const publisher = yield* Publisher
+    const topicOf = (w: number) => `bench.caller_${w % topics}`
+    yield* (yield* Sequencer).register(
+      Array.from({ length: topics }, (_, t) => ({ topic: topicOf(t), retentionClass: "unspecified" }))
+    )
+    yield* sql`create table if not exists bench_authority (id bigserial primary key, run_id text, state jsonb)`
+    yield* sql`create table if not exists raw_seq (topic text primary key, head bigint not null)`
+    yield* sql`create table if not exists raw_events (
+      topic text, watermark bigint, doc_key text, payload jsonb, primary key (topic, watermark))`
+    yield* sql`insert into raw_seq select ${"bench.caller_"} || t, 0 from generate_series(0, ${topics - 1}) t
+      on conflict do nothing`
+    const authority = (w: number, i: number) =>
+      sql`insert into bench_authority (run_id, state) values (${`run-${w}-${i}`}, ${JSON.stringify({ w, i })})`
+    const shapes = {
+      authority: (w: number, i: number) => sql.withTransaction(authority(w, i)),
+      raw: (w: number, i: number) =>
+        sql.withTransaction(Effect.gen(function*() {
+          yield* authority(w, i)
+          const [row] = yield* sql<{ head: string }>`
+            update raw_seq set head = head + 1 where topic = ${topicOf(w)} returning head`
+          yield* sql`insert into raw_events values (${topicOf(w)}, ${row!.head}, ${`doc-${w}-${i}`},
+            ${JSON.stringify({ w, i })})`
+        })),
+      khala: (w: number, i: number) =>
+        sql.withTransaction(Effect.zipRight(
+          authority(w, i),
+          publisher.publish({ topic: topicOf(w), docKey: `doc-${w}-${i}`, docVersion: 1, orgId: "org", payload: { w, i } })
+        ))
+    }
+    // interleaved rounds, so that drift of the machine spreads over all three shapes alike
+    const totals = { authority: 0, raw: 0, khala: 0 }
+    const rounds = 3
+    for (let round = 0; round < rounds; round++) {
+      for (const shape of ["khala", "raw", "authority"] as const) {
+        totals[shape] += (yield* rate(writers, seconds / rounds, shapes[shape])) / rounds
+      }
+    }
+    const scenario = `caller transaction with a publish, ${writers} callers, ${topics === 1 ? "one topic" : `${topics} topics`}`
+    const perTransaction = (perSecond: number) => 1000 / perSecond
+    return [
+      figure({
+        scenario,
+        figure: "time per transaction with Publisher.publish",
+        unit: "ms (wall / concurrent tx)",
+        value: perTransaction(totals.khala),
+        baseline: "same transaction, raw SQL UPDATE…RETURNING + INSERT",
+        baselineValue: perTransaction(totals.raw)
+      }),
+      figure({
+        scenario,
+        figure: "time per transaction with Publisher.publish",
+        unit: "ms (wall / concurrent tx)",
+        value: perTransaction(totals.khala),
+        baseline: "authority write alone",
+        baselineValue: perTransaction(totals.authority)
+      })
+    ]
+  })
+
 export const publishScenarios = (options: { readonly seconds: number; readonly writers: number }) =>
   Effect.scoped(Effect.gen(function*() {
     const { seconds, writers } = options
@@ -116,7 +185,12 @@ export const publishScenarios = (options: { readonly seconds: number; readonly w
     const grouped = yield* publishLoop(writers, seconds, inFlight).pipe(
       Effect.provide(khalaLayer(url, writers + 2, true))
     )
+    const inTransaction = yield* Effect.all([
+      callerTransactions(writers, seconds, 1),
+      callerTransactions(writers, seconds, writers)
+    ]).pipe(Effect.provide(khalaLayer(url, writers + 2, true)))
     const figures: Array<Figure> = [
+      ...inTransaction.flat(),
       figure({
         scenario: `publish, one topic, ${writers} concurrent writers`,
         figure: "Publisher.publish per call (group commit off)",

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto"
 import { Effect, Schema } from "effect"
 import { StorageError } from "../services/StorageError.js"
 import * as Journal0001 from "./migrations/0001_journal.js"
-import * as SetBasedPublishBatch0002 from "./migrations/0002_set_based_publish_batch.js"
+import * as FasterPublishing0002 from "./migrations/0002_faster_publishing.js"
 import { mapStorageError } from "./PgErrors.js"
 import { decodeRows } from "./SqlDecode.js"
 
@@ -16,7 +16,7 @@ export interface Migration {
 
 export const migrations: ReadonlyArray<Migration> = [
   { id: 1, name: "journal", sql: Journal0001.sql },
-  { id: 2, name: "set_based_publish_batch", sql: SetBasedPublishBatch0002.sql }
+  { id: 2, name: "faster_publishing", sql: FasterPublishing0002.sql }
 ]
 
 const checksum = (migration: Migration) => createHash("sha256").update(migration.sql).digest("hex")

@@ -4,6 +4,7 @@ import { Effect, Layer, Option, Schema } from "effect"
 import type { PublishOutcome } from "../services/Publisher.js"
 import { Appended, appendedHeads, NotNewer, Publisher } from "../services/Publisher.js"
 import type { StorageError } from "../services/StorageError.js"
+import { UnknownTopic } from "../services/Topic.js"
 import { Wakeups } from "../services/Wakeups.js"
 import { classify, toStorageError } from "./PgErrors.js"
 import { hashToBytes, Int8 } from "./PgRows.js"
@@ -36,6 +37,21 @@ export const make = Effect.gen(function*() {
       Effect.mapError(classify(u.topic)),
       Effect.flatMap(decodeWatermark),
       Effect.map((rows) => outcome(u.topic, rows[0]!.watermark))
+    )
+
+  // Inside a caller's transaction. The update was validated here, so its topic is all that can still be wrong, and
+  // that is answered rather than raised: no savepoint is needed to keep the caller's transaction alive.
+  const publishInTransaction = (u: PreparedUpdate) =>
+    sql`
+      select khala.try_publish_hashed(${u.topic}, ${u.docKey}, ${u.docVersion}, ${u.orgId},
+                                      ${u.canonicalPayload}::jsonb, ${u.pointer ?? false},
+                                      ${hashToBytes(u.payloadHash)}) as watermark
+    `.pipe(
+      Effect.mapError(classify(u.topic)),
+      Effect.flatMap(decodeWatermark),
+      Effect.flatMap((rows) =>
+        rows[0]!.watermark === -1 ? new UnknownTopic({ topic: u.topic }) : Effect.succeed(outcome(u.topic, rows[0]!.watermark))
+      )
     )
 
   const publishBatch = (updates: ReadonlyArray<PreparedUpdate>) => {
@@ -85,10 +101,12 @@ export const make = Effect.gen(function*() {
     publish: (update) =>
       Effect.flatMap(prepareUpdate(update), (u) =>
         Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
-          // in a caller's transaction, the per-call path: the append belongs to the caller's commit
-          Option.isNone(transaction) && groupCommit.enabled
+          Option.isSome(transaction)
+            // the per-call path: the append belongs to the caller's commit
+            ? publishInTransaction(u)
+            : groupCommit.enabled
             ? groupCommit.publish(u)
-            : isolated(publishOne(u)).pipe(Effect.tap((outcome) => signal([outcome]))))),
+            : publishOne(u).pipe(Effect.tap((outcome) => signal([outcome]))))),
     publishAll: (updates) =>
       Effect.flatMap(prepareAll(updates), (us) => isolated(publishBatch(us))).pipe(Effect.tap(signal))
   })

@@ -43,7 +43,7 @@ describe("khala command line", () => {
         const { url } = yield* testDatabase
         const env = { DATABASE_URL: url }
         const first = yield* runCli(["migrate"], env)
-        expect(first).toMatchObject({ code: 0, stdout: "applied migrations: 1_journal, 2_set_based_publish_batch\n" })
+        expect(first).toMatchObject({ code: 0, stdout: "applied migrations: 1_journal, 2_faster_publishing\n" })
         expect((yield* runCli(["migrate"], env)).stdout).toBe("schema khala is up to date\n")
 
         expect(yield* runCli(publishArgs("run_1", 2, `{"status":"running"}`), env)).toMatchObject({

@@ -1,4 +1,6 @@
 /**
+ * Faster publishing, same semantics.
+ *
  * `khala.publish_batch` as a few set-based statements instead of one `publish_hashed` call per update: one lock
  * statement for all topics, one journal insert, one read-model upsert and one head update per batch. The semantics
  * are those of 0001 (applied in order as if published one by one, validated before any lock), so callers see no
@@ -7,8 +9,28 @@
  * An update is appended when its version is above both the stored document's and every earlier update's of the same
  * document in the batch: earlier updates that were not appended are below one that was, so the running maximum of
  * the earlier versions is the version a one-by-one run would have stored by then.
+ *
+ * And `khala.try_publish_hashed` for publishers that validate updates themselves (Khala's own): an unknown topic,
+ * the one bad input only the database can tell, is answered instead of raised, so a publish inside a caller's
+ * transaction needs no savepoint (two more round trips, one of them with the topic locked) to keep that
+ * transaction alive.
  */
 export const sql = String.raw`
+-- publish_hashed, but NULL for a version that is not newer and -1 for an unknown topic, which leaves the
+-- transaction usable. Invalid input still raises KH002.
+create function khala.try_publish_hashed(
+  p_topic text, p_doc_key text, p_doc_version bigint, p_org_id text, p_payload jsonb, p_pointer boolean,
+  p_payload_hash bytea
+) returns bigint
+language plpgsql as $$
+begin
+  if not exists (select 1 from khala.sync_topic_sequences s where s.topic = p_topic) then
+    return -1;
+  end if;
+  return khala.publish_hashed(p_topic, p_doc_key, p_doc_version, p_org_id, p_payload, p_pointer, p_payload_hash);
+end
+$$;
+
 create or replace function khala.publish_batch(updates jsonb) returns bigint[]
 language plpgsql as $$
 declare
