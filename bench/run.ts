@@ -1,47 +1,91 @@
 /**
- * `npm run bench [-- --seconds 5 --writers 8]`: measures Khala against baselines run in the same process on the same
- * machine and database, prints a table and writes bench/results/latest.json.
+ * `npm run bench [-- --only fanout,latency --seconds 5 ...]`: measures Khala against baselines run in the same run on
+ * the same machine and database, prints a table and writes bench/results/latest.json. Delivery scenarios run a real
+ * `khala serve` (the built dist/) with their load clients in separate processes.
  *
- * Needs a Postgres server: KHALA_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres); each run
- * creates its own database and drops it.
+ * Needs a Postgres server: KHALA_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres); each
+ * scenario creates its own database and drops it.
  */
-import { Effect } from "effect"
+import { NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { parseArgs } from "node:util"
-import { deliveryScenario } from "./delivery.js"
+import { fanoutScenario } from "./fanout.js"
+import { latencyScenario } from "./latency.js"
+import { memoryScenario } from "./memory.js"
 import { publishScenarios } from "./publish.js"
+import { replayScenario } from "./replay.js"
 import type { Figure } from "./report.js"
 import { printTable } from "./report.js"
+import { wakeupScenario } from "./wakeups.js"
 
 const { values } = parseArgs({
   options: {
+    only: { type: "string" },
     seconds: { type: "string", default: "5" },
     writers: { type: "string", default: "8" },
-    subscribers: { type: "string", default: "100" },
-    rate: { type: "string", default: "200" }
+    "fanout-subscribers": { type: "string", default: "1,100,1000" },
+    "fanout-seconds": { type: "string", default: "3" },
+    "latency-loads": { type: "string", default: "1000x200,100x1000" },
+    "latency-seconds": { type: "string", default: "5" },
+    "replay-updates": { type: "string", default: "100000" },
+    "replay-batch-size": { type: "string", default: "1000" },
+    "memory-sockets": { type: "string", default: "5000" },
+    "wakeup-seconds": { type: "string", default: "5" },
+    "wakeup-idle-sockets": { type: "string", default: "10" },
+    "wakeup-subscribers": { type: "string", default: "100" },
+    "wakeup-rate": { type: "string", default: "200" }
   }
 })
 
+const positive = (name: string, text: string) => {
+  const n = Number(text)
+  if (!(n > 0)) throw new Error(`--${name} must be a positive number, got ${JSON.stringify(text)}`)
+  return n
+}
+const list = (name: string, text: string) => text.split(",").map((item) => positive(name, item.trim()))
+
 const options = {
-  seconds: Number(values.seconds),
-  writers: Number(values.writers),
-  subscribers: Number(values.subscribers),
-  rate: Number(values.rate)
+  publish: { seconds: positive("seconds", values.seconds), writers: positive("writers", values.writers) },
+  fanout: {
+    subscribers: list("fanout-subscribers", values["fanout-subscribers"]),
+    seconds: positive("fanout-seconds", values["fanout-seconds"])
+  },
+  latency: {
+    loads: values["latency-loads"].split(",").map((load) => {
+      const [subscribers = "", rate = ""] = load.trim().split("x")
+      return { subscribers: positive("latency-loads", subscribers), rate: positive("latency-loads", rate) }
+    }),
+    seconds: positive("latency-seconds", values["latency-seconds"])
+  },
+  replay: {
+    updates: positive("replay-updates", values["replay-updates"]),
+    batchSize: positive("replay-batch-size", values["replay-batch-size"])
+  },
+  memory: { sockets: positive("memory-sockets", values["memory-sockets"]) },
+  wakeup: {
+    seconds: positive("wakeup-seconds", values["wakeup-seconds"]),
+    idleSockets: positive("wakeup-idle-sockets", values["wakeup-idle-sockets"]),
+    busySubscribers: positive("wakeup-subscribers", values["wakeup-subscribers"]),
+    rate: positive("wakeup-rate", values["wakeup-rate"])
+  }
 }
 
-const main = Effect.gen(function*() {
-  const figures: Array<Figure> = []
-  figures.push(...(yield* publishScenarios(options)))
-  figures.push(...(yield* deliveryScenario(options)))
-  printTable(figures)
-  const results = new URL("./results/", import.meta.url)
-  mkdirSync(results, { recursive: true })
-  writeFileSync(
-    new URL("latest.json", results),
-    JSON.stringify({ at: new Date().toISOString(), machine: machine(), options, figures }, null, 2) + "\n"
-  )
-})
+const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> = {
+  publish: publishScenarios(options.publish),
+  fanout: fanoutScenario(options.fanout),
+  latency: latencyScenario(options.latency),
+  replay: replayScenario(options.replay),
+  memory: memoryScenario(options.memory),
+  wakeup: wakeupScenario(options.wakeup)
+}
+
+const selected = values.only === undefined ? Object.keys(scenarios) : values.only.split(",").map((s) => s.trim())
+const unknown = selected.filter((name) => !(name in scenarios))
+if (unknown.length > 0) {
+  throw new Error(`unknown scenario ${unknown.join(", ")}; known: ${Object.keys(scenarios).join(", ")}`)
+}
 
 const machine = () => ({
   node: process.version,
@@ -50,7 +94,42 @@ const machine = () => ({
   memoryGiB: Math.round(totalmem() / 2 ** 30)
 })
 
-Effect.runPromise(main).catch((error) => {
-  console.error(error)
-  process.exit(1)
+const main = Effect.gen(function*() {
+  const startedAt = Date.now()
+  const figures: Array<Figure> = []
+  const failures: Array<{ scenario: string; error: string }> = []
+  for (const name of selected) {
+    const scenarioStart = Date.now()
+    console.error(`bench: ${name}…`)
+    // A failed scenario is reported and the others still run; its processes were stopped by its scope.
+    yield* scenarios[name]!.pipe(
+      Effect.map((result) => figures.push(...result)),
+      Effect.catchAllCause((cause) =>
+        Effect.sync(() => {
+          const error = Cause.pretty(cause)
+          failures.push({ scenario: name, error })
+          console.error(`bench: ${name} failed:\n${error}`)
+        })
+      )
+    )
+    console.error(`bench: ${name} took ${((Date.now() - scenarioStart) / 1000).toFixed(1)} s`)
+  }
+  printTable(figures)
+  const seconds = (Date.now() - startedAt) / 1000
+  const failed = failures.length > 0 ? `, ${failures.length} failed` : ""
+  console.log(`\n${selected.length} scenario(s) in ${seconds.toFixed(0)} s${failed}`)
+  const results = new URL("./results/", import.meta.url)
+  mkdirSync(results, { recursive: true })
+  writeFileSync(
+    new URL("latest.json", results),
+    JSON.stringify(
+      { at: new Date().toISOString(), seconds, machine: machine(), scenarios: selected, options, figures, failures },
+      null,
+      2
+    ) + "\n"
+  )
+  if (failures.length > 0) process.exitCode = 1
 })
+
+// runMain interrupts on SIGINT/SIGTERM, so scenario scopes still stop every process they started.
+NodeRuntime.runMain(main)
