@@ -56,6 +56,8 @@ interface State {
   readonly sent: number
 }
 
+type Step = Effect.Effect<readonly [Batch | undefined, State], StaleCursor | UnknownTopic | StorageError>
+
 const visibleTo = (rows: ReadonlyArray<JournalRow>, orgId: string | undefined) =>
   orgId === undefined ? rows : rows.filter((row) => row.orgId === orgId)
 
@@ -153,8 +155,12 @@ export const make = Effect.gen(function*() {
 
   const tails = yield* RcMap.make({ lookup: openTail, idleTimeToLive: config.idleTail })
 
-  const subscribe = ({ after, batchSize, onLive, orgId, topic }: SubscribeOptions) =>
-    Stream.unwrapScoped(Effect.gen(function*() {
+  /**
+   * Opens a subscription in the current scope and returns its step: each step yields the next batch, if any, and
+   * the state to step from next. The stream API and `follow` both drive it.
+   */
+  const open = ({ after, batchSize, onLive, orgId, topic }: SubscribeOptions) =>
+    Effect.gen(function*() {
       const tail = yield* RcMap.get(tails, topic)
       // A fast-path subscriber only ever finds the fell-behind word in its inbox.
       const inbox: Inbox = yield* Queue.bounded<Batch | typeof FellBehind>(onLive === undefined ? config.liveBuffer : 1)
@@ -180,15 +186,13 @@ export const make = Effect.gen(function*() {
           replayComplete
         }))
 
-      type Step = Effect.Effect<readonly [Chunk.Chunk<Batch>, State], StaleCursor | UnknownTopic | StorageError>
-
       const fromJournal = (state: State): Step =>
         Effect.gen(function*() {
           const page = yield* journal.read(topic, state.sent, batchSize)
           const caughtUp = page.rows.length < batchSize
           const sent = page.rows.length > 0 ? page.rows[page.rows.length - 1]!.watermark : state.sent
           const replayComplete = state.phase === "catchup" || caughtUp
-          return [Chunk.of(yield* batch(page.rows, sent, page.head, replayComplete)), {
+          return [yield* batch(page.rows, sent, page.head, replayComplete), {
             phase: caughtUp ? "live" : state.phase,
             sent
           }]
@@ -199,26 +203,44 @@ export const make = Effect.gen(function*() {
         Effect.gen(function*() {
           if (!sink.live) {
             // The tail read past this subscriber's position while it was replaying: read that from the journal.
-            if ((yield* Ref.get(tail.lastRead)) > state.sent) return [Chunk.empty(), { ...state, phase: "catchup" }]
+            if ((yield* Ref.get(tail.lastRead)) > state.sent) return [undefined, { ...state, phase: "catchup" }]
             sink.sent = state.sent
             sink.live = true
           }
           const item = yield* Queue.take(inbox)
           if (item !== FellBehind && (sink.live || (yield* Queue.size(inbox)) > 0)) {
-            return [Chunk.of(item), { phase: "live", sent: item.through }]
+            return [item, { phase: "live", sent: item.through }]
           }
           // Everything the tail handed over before it stopped is consumed: continue from the journal.
-          const emitted = item === FellBehind ? Chunk.empty<Batch>() : Chunk.of(item)
-          return [emitted, { phase: "catchup", sent: sink.sent }]
+          return [item === FellBehind ? undefined : item, { phase: "catchup", sent: sink.sent }]
         })
 
-      return Stream.unfoldChunkEffect<State, Batch, StaleCursor | UnknownTopic | StorageError, never>(
-        { phase: "replay", sent: after },
-        (state) => Effect.map(state.phase === "live" ? live(state) : fromJournal(state), Option.some)
-      )
+      return (state: State): Step => state.phase === "live" ? live(state) : fromJournal(state)
+    })
+
+  const initial = (options: SubscribeOptions): State => ({ phase: "replay", sent: options.after })
+
+  const subscribe = (options: SubscribeOptions) =>
+    Stream.unwrapScoped(Effect.map(open(options), (step) =>
+      Stream.unfoldChunkEffect(initial(options), (state) =>
+        Effect.map(step(state), ([batch, next]) =>
+          Option.some([batch === undefined ? Chunk.empty<Batch>() : Chunk.of(batch), next] as const)
+        ))))
+
+  // A loop rather than a stream: a session holds one per subscribed topic for as long as it lives, and a stream's
+  // machinery costs several times the memory of the subscription itself.
+  const follow = (options: SubscribeOptions, onBatch: (batch: Batch) => Effect.Effect<void>) =>
+    Effect.scoped(Effect.gen(function*() {
+      const step = yield* open(options)
+      let state = initial(options)
+      while (true) {
+        const [batch, next] = yield* step(state)
+        if (batch !== undefined) yield* onBatch(batch)
+        state = next
+      }
     }))
 
-  return Hub.of({ subscribe })
+  return Hub.of({ subscribe, follow })
 })
 
 export const layer = Layer.scoped(Hub, make)

@@ -1,4 +1,4 @@
-import { Effect, Either, FiberMap, Option, Stream } from "effect"
+import { Effect, Either, FiberMap, Option } from "effect"
 import * as PhoenixFrame from "../protocol/PhoenixFrame.js"
 import type { SerializedUpdate, StaleTopic, TopicWatermark } from "../protocol/SyncChannel.js"
 import * as SyncChannel from "../protocol/SyncChannel.js"
@@ -163,14 +163,9 @@ export const makeSession = (options: {
 
     /** Forwards one topic's batches: replay and catch-up from the subscription's stream, live ones from the tail. */
     const forward = (state: Joined, wireName: string, subscription: Subscription, after: number, batchSize: number) =>
-      hub.subscribe({
-        topic: wireName,
-        after,
-        orgId: principal.orgId,
-        batchSize,
-        onLive: offerLive(state, subscription, batchSize)
-      }).pipe(
-        Stream.runForEach((batch: Batch) =>
+      hub.follow(
+        { topic: wireName, after, orgId: principal.orgId, batchSize, onLive: offerLive(state, subscription, batchSize) },
+        (batch) =>
           Effect.gen(function*() {
             const replayEnd = batch.replayComplete && !sentReplayEnd.has(wireName)
             const frames = framesOf(state, subscription, batch, batchSize, replayEnd)
@@ -184,7 +179,7 @@ export const makeSession = (options: {
               subscription.through = frame.through
             }
           })
-        ),
+      ).pipe(
         Effect.catchTags({
           StaleCursor: (stale) =>
             push(

@@ -1,6 +1,6 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Clock, Config, Deferred, Duration, Effect, Either, Exit, Option, Queue, Schedule } from "effect"
+import { Clock, Config, Deferred, Duration, Effect, Either, Exit, Option, Queue } from "effect"
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import { WebSocket, WebSocketServer } from "ws"
@@ -177,27 +177,29 @@ export const makeHandler = Effect.gen(function*() {
         })
 
       yield* Queue.take(inbound).pipe(Effect.flatMap(receive), Effect.forever, Effect.forkScoped)
-      yield* session.heartbeatPush.pipe(
-        Effect.delay(config.heartbeatInterval),
-        Effect.repeat(Schedule.spaced(config.heartbeatInterval)),
-        Effect.forkScoped
-      )
-      // Wakes once per idle timeout, not on a fixed tick: thousands of quiet sockets cost no timer work between.
+      // One timer per socket, waking only when something is due: the periodic heartbeat push, the idle deadline, and
+      // the token's expiry, which ends the socket so that the client gets a fresh token and resumes (SPEC §7).
       yield* Effect.gen(function*() {
+        const heartbeatEvery = Duration.toMillis(config.heartbeatInterval)
+        const idleTimeout = Duration.toMillis(config.idleTimeout)
+        const expiresAt = principal.expiresAt.getTime()
+        let nextHeartbeat = (yield* Clock.currentTimeMillis) + heartbeatEvery
         while (true) {
-          const idleFor = (yield* Clock.currentTimeMillis) - lastFrameAt
-          if (idleFor >= Duration.toMillis(config.idleTimeout)) return yield* closeWith(CloseCode.goingAway, "idle")
-          yield* Effect.sleep(Duration.toMillis(config.idleTimeout) - idleFor)
+          const now = yield* Clock.currentTimeMillis
+          if (now >= expiresAt) {
+            yield* session.sendFrame(PhoenixFrame.push(null, SyncChannel.channelTopic, SyncChannel.SyncEvent.error, {
+              code: "unauthorized",
+              message: "token expired"
+            }))
+            return yield* closeWith(CloseCode.policy, "token expired")
+          }
+          if (now - lastFrameAt >= idleTimeout) return yield* closeWith(CloseCode.goingAway, "idle")
+          if (now >= nextHeartbeat) {
+            yield* session.heartbeatPush
+            nextHeartbeat = now + heartbeatEvery
+          }
+          yield* Effect.sleep(Math.max(0, Math.min(nextHeartbeat, expiresAt, lastFrameAt + idleTimeout) - now))
         }
-      }).pipe(Effect.forkScoped)
-      // An expired token ends the socket: the client gets a fresh token and resumes (SPEC §7).
-      yield* Effect.gen(function*() {
-        yield* Effect.sleep(Math.max(0, principal.expiresAt.getTime() - (yield* Clock.currentTimeMillis)))
-        yield* session.sendFrame(PhoenixFrame.push(null, SyncChannel.channelTopic, SyncChannel.SyncEvent.error, {
-          code: "unauthorized",
-          message: "token expired"
-        }))
-        yield* closeWith(CloseCode.policy, "token expired")
       }).pipe(Effect.forkScoped)
       yield* Deferred.await(closed)
     }))

@@ -1,4 +1,4 @@
-import type { Stream } from "effect"
+import type { Effect, Stream } from "effect"
 import { Context } from "effect"
 import type { JournalRow, StaleCursor } from "./Journal.js"
 import type { StorageError } from "./StorageError.js"
@@ -45,4 +45,12 @@ export interface SubscribeOptions {
  */
 export class Hub extends Context.Tag("khala/Hub")<Hub, {
   readonly subscribe: (options: SubscribeOptions) => Stream.Stream<Batch, StaleCursor | UnknownTopic | StorageError>
+  /**
+   * The same subscription as a loop that runs `onBatch` on each batch in turn (waiting for it) and ends only by
+   * failing or being interrupted; lighter than a stream for subscriptions held as long as a socket.
+   */
+  readonly follow: (
+    options: SubscribeOptions,
+    onBatch: (batch: Batch) => Effect.Effect<void>
+  ) => Effect.Effect<never, StaleCursor | UnknownTopic | StorageError>
 }>() {}

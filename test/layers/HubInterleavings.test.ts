@@ -69,10 +69,11 @@ const check = (steps: ReadonlyArray<Step>, refusals: ReadonlyArray<boolean>) =>
           apply(client, batch)
           return true
         }
-        client.fiber = yield* hub.subscribe({ topic, after: client.persisted, orgId: "a", batchSize: 3, onLive }).pipe(
-          Stream.runForEach((batch) => Effect.sync(() => apply(client, batch))),
-          Effect.forkScoped
-        )
+        const options = { topic, after: client.persisted, orgId: "a", batchSize: 3, onLive }
+        // the stream client uses the stream API, the others the loop sessions use
+        client.fiber = yield* (client.live === "stream"
+          ? hub.subscribe(options).pipe(Stream.runForEach((batch) => Effect.sync(() => apply(client, batch))))
+          : hub.follow(options, (batch) => Effect.sync(() => apply(client, batch)))).pipe(Effect.forkScoped)
       })
 
     const disconnect = (client: Client) =>
