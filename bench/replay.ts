@@ -28,8 +28,10 @@ const rawPagedRead = (url: string, batchSize: number) =>
         let after = 0
         let rows = 0
         while (true) {
+          // bounded as Khala bounds it (watermarks are dense), so both read by an index range scan
           const page = await client.query(
-            "select * from khala.sync_stream_events where topic = $1 and watermark > $2 order by watermark limit $3",
+            "select * from khala.sync_stream_events where topic = $1 and watermark > $2 and watermark <= $2 + $3 " +
+              "order by watermark limit $3",
             [topic, after, batchSize]
           )
           rows += page.rows.length

@@ -23,7 +23,9 @@ export const make = Effect.gen(function*() {
 
   return Journal.of({
     // One statement, so the rows, the head and the floor come from one snapshot; commit order equals watermark
-    // order (I3), so the rows are a gap-free prefix of what follows `after`.
+    // order (I3), so the rows are a gap-free prefix of what follows `after`. Watermarks above the floor are dense
+    // (I2), so the next `limit` rows lie in (after, after + limit]: the bound keeps the plan an index range scan
+    // whatever the table's statistics say (after a bulk append, stale ones made it sort every following row).
     read: (topic, after, limit) =>
       Effect.zipRight(checkWatermark("after", after), checkLimit(limit)).pipe(Effect.zipRight(sql`
         select s.next_watermark as head, s.retention_floor, e.topic, e.watermark, e.doc_key, e.doc_version,
@@ -31,7 +33,8 @@ export const make = Effect.gen(function*() {
           from khala.sync_topic_sequences s
           left join lateral (
             select * from khala.sync_stream_events e
-             where e.topic = s.topic and e.watermark > ${after} and ${after} >= s.retention_floor
+             where e.topic = s.topic and e.watermark > ${after} and e.watermark <= ${after + limit}
+               and ${after} >= s.retention_floor
              order by e.watermark
              limit ${limit}
           ) e on true

@@ -44,6 +44,23 @@ describe.each(providers)("durable core contract: $name", (provider) => {
         expect(row.payloadHash).toBe(Either.getOrThrow(payloadHash({ docKey: "dense-1", docVersion: 1 })))
       }))
 
+    it.effect("reads page through the journal: each page holds exactly `limit` rows while more follow", () =>
+      Effect.gen(function*() {
+        const publisher = yield* Publisher
+        const journal = yield* Journal
+        const before = yield* readAll(runs)
+        yield* publisher.publishAll(Array.from({ length: 7 }, (_, i) => update(`paged-${i}`, 1)))
+        const pages: Array<ReadonlyArray<number>> = []
+        let after = before.head
+        while (true) {
+          const page = yield* journal.read(runs, after, 3)
+          if (page.rows.length === 0) break
+          pages.push(page.rows.map((r) => r.watermark - before.head))
+          after = page.rows[page.rows.length - 1]!.watermark
+        }
+        expect(pages).toEqual([[1, 2, 3], [4, 5, 6], [7]])
+      }))
+
     it.effect("a version that is not newer writes nothing and never regresses the document (I6)", () =>
       Effect.gen(function*() {
         const publisher = yield* Publisher
