@@ -66,12 +66,23 @@ export const clientFleet = (processes: number) =>
         }
       })
 
+    const close = Effect.asVoid(all("close", null))
+
+    /** Waits for `expected` updates (or quiet), then reports and closes the sockets. */
+    const collect = (expected: number, options: { readonly quietMs: number; readonly maxMs: number }) =>
+      Effect.gen(function*() {
+        yield* awaitReceived(expected, options)
+        const r = yield* report
+        yield* close
+        return { report: r, delivered: r.received / expected, perFrame: r.received / r.frames }
+      })
+
     return {
       open,
       reset: Effect.asVoid(all("reset", null)),
       report,
-      awaitReceived,
-      close: Effect.asVoid(all("close", null)),
+      collect,
+      close,
       /** One socket of the first process replays the topic. */
       replay: (request: ReplayRequest) => calls[0]!("replay", request)
     }

@@ -19,6 +19,7 @@ const concurrency = 8
 // A server behind its subscribers keeps delivering after the publishers stop; past this the run is cut short and
 // counts what arrived (the rate stays meaningful, the delivered fraction says it was cut).
 const maxDrainMs = 15_000
+const drain = { quietMs: 2000, maxMs: maxDrainMs } as const
 
 /** Updates per second received by all sockets together, over the time from `startedAt` to the last receipt. */
 const deliveredPerSecond = (report: { readonly received: number; readonly lastAt: number }, startedAt: number) =>
@@ -33,14 +34,11 @@ const khalaRun = (fleet: Fleet, url: string, options: { subscribers: number; sec
     yield* fleet.open({ url: socket, sockets: options.subscribers, resumeAfter: options.head, mode: "count" })
     yield* fleet.reset
     const published = yield* publishFlood(publisher, { seconds: options.seconds, batch, concurrency })
-    const expected = published.appended * options.subscribers
-    yield* fleet.awaitReceived(expected, { quietMs: 2000, maxMs: maxDrainMs })
-    const report = yield* fleet.report
-    yield* fleet.close
+    const { delivered, perFrame, report } = yield* fleet.collect(published.appended * options.subscribers, drain)
     return {
       rate: deliveredPerSecond(report, published.startedAt),
-      delivered: report.received / expected,
-      perFrame: report.received / report.frames,
+      delivered,
+      perFrame,
       appendedPerSecond: published.appended / options.seconds,
       head: published.head
     }
@@ -54,14 +52,11 @@ const rawRun = (fleet: Fleet, options: { subscribers: number; seconds: number })
     yield* fleet.open({ url, sockets: options.subscribers, resumeAfter: 0, mode: "count" })
     yield* fleet.reset
     const flood = yield* server.flood({ seconds: options.seconds, updatesPerFrame: batch })
-    const expected = flood.updates * options.subscribers
-    yield* fleet.awaitReceived(expected, { quietMs: 2000, maxMs: maxDrainMs })
-    const report = yield* fleet.report
-    yield* fleet.close
+    const { delivered, perFrame, report } = yield* fleet.collect(flood.updates * options.subscribers, drain)
     return {
       rate: deliveredPerSecond(report, flood.startedAt),
-      delivered: report.received / expected,
-      perFrame: report.received / report.frames,
+      delivered,
+      perFrame,
       sentPerSecond: flood.updates / options.seconds
     }
   }).pipe(Effect.scoped)

@@ -58,14 +58,11 @@ const khalaRun = (
     const scansBefore = yield* journalScans(pool)
     yield* fleet.reset
     const published = yield* publishPaced(publisher, { rate: load.rate, seconds: options.seconds })
-    const expected = published.appended * load.subscribers
-    yield* fleet.awaitReceived(expected, drain)
-    const report = yield* fleet.report
-    yield* fleet.close
+    const { delivered, perFrame, report } = yield* fleet.collect(published.appended * load.subscribers, drain)
     return {
       ...latencySummary(report.latencies),
-      delivered: report.received / expected,
-      perFrame: report.received / report.frames,
+      delivered,
+      perFrame,
       durableP99: latencySummary(Float64Array.from(published.durable)).p99,
       head: published.head,
       appended: published.appended,
@@ -87,15 +84,8 @@ const rawRun = (fleet: Fleet, load: Load, seconds: number) =>
     yield* fleet.open({ url, sockets: load.subscribers, resumeAfter: 0, mode: "latency" })
     yield* fleet.reset
     const { generated } = yield* server.coalesce({ rate: load.rate, seconds, tickMs })
-    const expected = generated * load.subscribers
-    yield* fleet.awaitReceived(expected, drain)
-    const report = yield* fleet.report
-    yield* fleet.close
-    return {
-      ...latencySummary(report.latencies),
-      delivered: report.received / expected,
-      perFrame: report.received / report.frames
-    }
+    const { delivered, perFrame, report } = yield* fleet.collect(generated * load.subscribers, drain)
+    return { ...latencySummary(report.latencies), delivered, perFrame }
   }).pipe(Effect.scoped)
 
 /**
