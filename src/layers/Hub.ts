@@ -28,7 +28,7 @@ export const HubConfig = Config.all({
 
 /**
  * A subscriber as its topic's tail sees it. The tail hands it each read while it is live; a subscriber that is
- * not live (replaying, catching up, or one that refused a batch) reads the journal on its own stream.
+ * not live (replaying, catching up, or one that refused a batch) reads the journal by itself.
  */
 interface Sink {
   readonly orgId: string | undefined
@@ -36,7 +36,7 @@ interface Sink {
   sent: number
   live: boolean
   readonly deliver: (batch: Batch) => boolean
-  /** Wakes the subscriber's stream to catch up from the journal: the tail has stopped handing it reads. */
+  /** Wakes the subscriber to catch up from the journal: the tail has stopped handing it reads. */
   readonly fallBehind: () => void
 }
 
