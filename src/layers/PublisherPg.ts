@@ -20,7 +20,7 @@ const outcome = (topic: string, watermark: number | null): PublishOutcome =>
   watermark === null ? NotNewer(topic) : Appended(topic, watermark)
 
 /**
- * Publishing over `khala.publish_hashed` / `khala.publish_batch`: each call is one statement, so it is atomic on its
+ * Publishing over `khala.try_publish_hashed` / `khala.publish_batch`: each call is one statement, so it is atomic on its
  * own and joins the caller's transaction when there is one. The payload is hashed here, once, instead of by the
  * database.
  */
@@ -29,19 +29,9 @@ export const make = Effect.gen(function*() {
   const decodeWatermark = decodeRows(WatermarkRow)
   const decodeWatermarks = decodeRows(WatermarksRow)
 
+  // The update was validated here, so its topic is all that can still be wrong, and that is answered rather than
+  // raised: inside a caller's transaction no savepoint is needed to keep that transaction alive.
   const publishOne = (u: PreparedUpdate) =>
-    sql`
-      select khala.publish_hashed(${u.topic}, ${u.docKey}, ${u.docVersion}, ${u.orgId}, ${u.canonicalPayload}::jsonb,
-                                  ${u.pointer ?? false}, ${hashToBytes(u.payloadHash)}) as watermark
-    `.pipe(
-      Effect.mapError(classify(u.topic)),
-      Effect.flatMap(decodeWatermark),
-      Effect.map((rows) => outcome(u.topic, rows[0]!.watermark))
-    )
-
-  // Inside a caller's transaction. The update was validated here, so its topic is all that can still be wrong, and
-  // that is answered rather than raised: no savepoint is needed to keep the caller's transaction alive.
-  const publishInTransaction = (u: PreparedUpdate) =>
     sql`
       select khala.try_publish_hashed(${u.topic}, ${u.docKey}, ${u.docVersion}, ${u.orgId},
                                       ${u.canonicalPayload}::jsonb, ${u.pointer ?? false},
@@ -103,7 +93,7 @@ export const make = Effect.gen(function*() {
         Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
           Option.isSome(transaction)
             // the per-call path: the append belongs to the caller's commit
-            ? publishInTransaction(u)
+            ? publishOne(u)
             : groupCommit.enabled
             ? groupCommit.publish(u)
             : publishOne(u).pipe(Effect.tap((outcome) => signal([outcome]))))),
