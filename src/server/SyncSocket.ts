@@ -105,11 +105,13 @@ export const makeHandler = Effect.gen(function*() {
       ws.on("error", () => ws.terminate())
       yield* Effect.addFinalizer(() => closeWith(CloseCode.goingAway, "server closing"))
 
+      const overLimit = () => ws.bufferedAmount > config.sendBufferBytes
+
       // Backpressure: while this socket's send buffer is over its limit, its senders wait (its hub subscriptions
       // then lag and fall back to the journal); past the timeout it is closed with a resumable code (I9).
       const waitForRoom = Effect.gen(function*() {
         const start = yield* Clock.currentTimeMillis
-        while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount > config.sendBufferBytes) {
+        while (ws.readyState === WebSocket.OPEN && overLimit()) {
           if ((yield* Clock.currentTimeMillis) - start > Duration.toMillis(config.slowConsumerTimeout)) {
             // the close frame waits behind the unsent data: a client that reads again gets it and its code
             yield* closeWith(CloseCode.tryAgainLater, "slow consumer", slowConsumerCloseGrace)
@@ -129,7 +131,7 @@ export const makeHandler = Effect.gen(function*() {
       // The tail's fast path never waits: a socket over its limit refuses, and its subscriptions catch up through
       // `send`, which waits for it.
       const offer = (frames: ReadonlyArray<Uint8Array>) => {
-        if (ws.readyState !== WebSocket.OPEN || ws.bufferedAmount > config.sendBufferBytes) return false
+        if (ws.readyState !== WebSocket.OPEN || overLimit()) return false
         for (const frame of frames) ws.send(frame, { binary: false })
         return true
       }
