@@ -55,6 +55,13 @@ const rate = <E, R>(writers: number, seconds: number, once: (writer: number, i: 
     return counts.reduce((a, b) => a + b, 0) / elapsed
   })
 
+/** The tables of the raw SQL baselines: a per-topic counter and an append-only log. */
+const rawTables = [
+  "create table if not exists raw_seq (topic text primary key, head bigint not null)",
+  "create table if not exists raw_events (topic text, watermark bigint, doc_key text, payload jsonb, " +
+  "primary key (topic, watermark))"
+]
+
 /** The raw SQL of the per-call shape: lock and bump the topic's counter, append the row, one transaction each. */
 const rawPerCall = (url: string, writers: number, seconds: number) =>
   Effect.gen(function*() {
@@ -67,13 +74,10 @@ const rawPerCall = (url: string, writers: number, seconds: number) =>
       }),
       (pool) => Effect.promise(() => pool.end())
     )
-    yield* Effect.promise(() =>
-      pool.query(`
-        create table raw_seq (topic text primary key, head bigint not null);
-        create table raw_events (topic text, watermark bigint, doc_key text, payload jsonb, primary key (topic, watermark));
-        insert into raw_seq values ('t', 0);
-      `)
-    )
+    yield* Effect.promise(async () => {
+      for (const ddl of rawTables) await pool.query(ddl)
+      await pool.query("insert into raw_seq values ('t', 0)")
+    })
     return yield* rate(writers, seconds, (w, i) =>
       Effect.promise(async () => {
         const client = await pool.connect()
@@ -126,9 +130,7 @@ const callerTransactions = (writers: number, seconds: number, topics: number) =>
       Array.from({ length: topics }, (_, t) => ({ topic: topicOf(t), retentionClass: "unspecified" }))
     )
     yield* sql`create table if not exists bench_authority (id bigserial primary key, run_id text, state jsonb)`
-    yield* sql`create table if not exists raw_seq (topic text primary key, head bigint not null)`
-    yield* sql`create table if not exists raw_events (
-      topic text, watermark bigint, doc_key text, payload jsonb, primary key (topic, watermark))`
+    yield* Effect.forEach(rawTables, (ddl) => sql.unsafe(ddl), { discard: true })
     yield* sql`insert into raw_seq select ${"bench.caller_"} || t, 0 from generate_series(0, ${topics - 1}) t
       on conflict do nothing`
     const authority = (w: number, i: number) =>
