@@ -1,4 +1,4 @@
-import * as AuthJose from "../src/layers/AuthJose.js"
+import * as AuthJose from "../src/auth/AuthJose.js"
 import { orgId, topic } from "./workload.js"
 
 const kid = "bench"

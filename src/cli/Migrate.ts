@@ -1,7 +1,7 @@
 import { Command } from "@effect/cli"
 import { Console, Effect } from "effect"
-import { registerCatalog } from "../layers/KhalaPg.js"
-import { migrate } from "../layers/Migrations.js"
+import { registerCatalog } from "../layers/Core.js"
+import { migrate } from "../storage/postgres/Migrations.js"
 import { layerUnmigrated } from "./Runtime.js"
 
 export const command = Command.make("migrate", {}, () =>

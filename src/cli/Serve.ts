@@ -1,6 +1,6 @@
 import { Command } from "@effect/cli"
 import { Layer } from "effect"
-import * as AuthJose from "../layers/AuthJose.js"
+import * as AuthJose from "../auth/AuthJose.js"
 import * as HttpServer from "../server/HttpServer.js"
 import { layerKhala } from "./Runtime.js"
 

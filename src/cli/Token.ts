@@ -1,6 +1,6 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Console, Duration, Effect, Option } from "effect"
-import * as AuthJose from "../layers/AuthJose.js"
+import * as AuthJose from "../auth/AuthJose.js"
 import { TokenSigner } from "../services/TokenVerifier.js"
 
 const unitSeconds: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }

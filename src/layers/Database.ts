@@ -2,10 +2,12 @@ import { PgClient } from "@effect/sql-pg"
 import type { SqlClient } from "@effect/sql"
 import type { ConfigError } from "effect"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
+import { HeadSignals } from "../services/HeadSignals.js"
 import { StorageError } from "../services/StorageError.js"
-import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
-import { causeMessage } from "./PgErrors.js"
-import { integerWithin } from "./ConfigInteger.js"
+import * as EmbeddedPostgres from "../storage/embedded/EmbeddedPostgres.js"
+import * as HeadSignalsPg from "../storage/postgres/HeadSignalsPg.js"
+import { causeMessage } from "../storage/postgres/PgErrors.js"
+import { integerWithin } from "../services/ConfigInteger.js"
 
 /** Where Khala keeps its data: a Postgres server, or (without one) an embedded Postgres in a data directory. */
 export const DatabaseConfig = Config.all({
@@ -27,19 +29,23 @@ export const DatabaseConfig = Config.all({
 const applicationName = "khala"
 
 /**
- * The `SqlClient` Khala runs on, chosen by configuration: `DATABASE_URL` when set, else the embedded database in
- * `KHALA_DATA_DIR`, reached through the same `@effect/sql-pg` client and the same SQL.
+ * The `SqlClient` Khala runs on, chosen by configuration, with the hints between processes it allows:
+ * `DATABASE_URL` when set (`NOTIFY` between processes), else the embedded database in `KHALA_DATA_DIR`, which serves
+ * one process, through the same SQL.
  */
-export const layerConfig: Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | StorageError> = Layer
-  .unwrapEffect(
-  Effect.map(DatabaseConfig, (config) =>
-    Option.match(config.url, {
-      onSome: (url) =>
-        PgClient.layer({ url, maxConnections: config.maxConnections, applicationName }).pipe(
-          Layer.mapError((error) =>
-            new StorageError({ message: `cannot connect to DATABASE_URL: ${causeMessage(error)}`, cause: error })
-          )
-        ),
-      onNone: () => EmbeddedPostgres.layer(config.dataDir)
-    }))
-)
+export const layerConfig: Layer.Layer<SqlClient.SqlClient | HeadSignals, ConfigError.ConfigError | StorageError> =
+  Layer.unwrapEffect(
+    Effect.map(DatabaseConfig, (config) =>
+      Option.match(config.url, {
+        onSome: (url) =>
+          HeadSignalsPg.layer.pipe(
+            Layer.provideMerge(PgClient.layer({ url, maxConnections: config.maxConnections, applicationName })),
+            Layer.mapError((error) =>
+              error._tag === "SqlError"
+                ? new StorageError({ message: `cannot connect to DATABASE_URL: ${causeMessage(error)}`, cause: error })
+                : error
+            )
+          ),
+        onNone: () => Layer.merge(EmbeddedPostgres.layer(config.dataDir), HeadSignals.none)
+      }))
+  )

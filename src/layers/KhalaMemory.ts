@@ -2,14 +2,23 @@ import type { ConfigError } from "effect"
 import { Layer } from "effect"
 import type { Options as TopicCatalogOptions, TopicCatalogError } from "../protocol/TopicCatalog.js"
 import { layer as TopicCatalogLayer, TopicCatalog } from "../protocol/TopicCatalog.js"
+import { HeadSignals } from "../services/HeadSignals.js"
 import type { StorageError } from "../services/StorageError.js"
-import * as DocumentsMemory from "./DocumentsMemory.js"
-import * as JournalMemory from "./JournalMemory.js"
-import type { KhalaServices } from "./KhalaPg.js"
-import { delivery, registerCatalog } from "./KhalaPg.js"
-import * as MemoryStore from "./MemoryStore.js"
-import * as PublisherMemory from "./PublisherMemory.js"
-import * as SequencerMemory from "./SequencerMemory.js"
+import * as AppenderMemory from "../storage/memory/AppenderMemory.js"
+import * as DocumentsMemory from "../storage/memory/DocumentsMemory.js"
+import * as JournalMemory from "../storage/memory/JournalMemory.js"
+import * as MemoryStore from "../storage/memory/MemoryStore.js"
+import * as SequencerMemory from "../storage/memory/SequencerMemory.js"
+import type { KhalaServices } from "./Core.js"
+import { engine, registerCatalog } from "./Core.js"
+
+/** The memory storage over a `MemoryStore`. */
+export const storage = Layer.mergeAll(
+  SequencerMemory.layerMemory,
+  JournalMemory.layerMemory,
+  DocumentsMemory.layerMemory,
+  AppenderMemory.layerMemory
+)
 
 /**
  * The durable core in memory, with the semantics of the Postgres layers (one contract suite runs against both): for
@@ -22,10 +31,8 @@ export const layerWith: Layer.Layer<
 > = Layer
   .effectDiscard(registerCatalog)
   .pipe(
-    Layer.provideMerge(delivery(
-      Layer.mergeAll(SequencerMemory.layerMemory, JournalMemory.layerMemory, DocumentsMemory.layerMemory),
-      PublisherMemory.layerMemory
-    )),
+    Layer.provideMerge(engine(storage)),
+    Layer.provide(HeadSignals.none),
     Layer.provideMerge(MemoryStore.layer)
   )
 
@@ -35,5 +42,4 @@ export const layer = (
 ): Layer.Layer<
   KhalaServices | MemoryStore.MemoryStore | TopicCatalog,
   StorageError | TopicCatalogError | ConfigError.ConfigError
-> =>
-  layerWith.pipe(Layer.provideMerge(TopicCatalogLayer(catalog)))
+> => layerWith.pipe(Layer.provideMerge(TopicCatalogLayer(catalog)))

@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { decodeProtectedHeader } from "jose"
 import { readFileSync, readdirSync, statSync } from "node:fs"
 import { join } from "node:path"
-import * as AuthJose from "../../src/layers/AuthJose.js"
+import * as AuthJose from "../../src/auth/AuthJose.js"
 import { runCli, tempDir } from "../support/Processes.js"
 
 const encoder = new TextEncoder()

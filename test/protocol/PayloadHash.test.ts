@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto"
-import { readFileSync } from "node:fs"
+import { hashVectors } from "../support/HashVectors.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc, Option } from "effect"
 import { canonicalize, compareCodePoints, maxDepth } from "../../src/protocol/CanonicalJson.js"
@@ -7,16 +7,7 @@ import * as PayloadHash from "../../src/protocol/PayloadHash.js"
 import * as PayloadHashNode from "../../src/protocol/PayloadHashNode.js"
 import { sha256 } from "../../src/protocol/Sha256.js"
 
-interface Vector {
-  readonly name: string
-  readonly payload: unknown
-  readonly canonical_json: string
-  readonly sha256: string
-}
-
-// The vectors are shared with the other implementations, outside this repository (test/protocol → ../../..).
-const vectorsUrl = new URL("../../../shared/testdata/payload_hash_vectors.json", import.meta.url)
-const vectors: ReadonlyArray<Vector> = JSON.parse(readFileSync(vectorsUrl, "utf8")).vectors
+const vectors = hashVectors
 
 const canonical = (value: unknown): string => Either.getOrThrow(canonicalize(value))
 

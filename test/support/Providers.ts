@@ -1,11 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { Context, Effect, Layer } from "effect"
-import * as EmbeddedPostgres from "../../src/layers/EmbeddedPostgres.js"
+import * as EmbeddedPostgres from "../../src/storage/embedded/EmbeddedPostgres.js"
 import * as KhalaMemory from "../../src/layers/KhalaMemory.js"
+import type { KhalaServices } from "../../src/layers/Core.js"
 import * as KhalaPg from "../../src/layers/KhalaPg.js"
-import { MemoryStore } from "../../src/layers/MemoryStore.js"
-import { toStorageError } from "../../src/layers/PgErrors.js"
+import { HeadSignals } from "../../src/services/HeadSignals.js"
+import { MemoryStore } from "../../src/storage/memory/MemoryStore.js"
+import { toStorageError } from "../../src/storage/postgres/PgErrors.js"
 import { TopicCatalog } from "../../src/protocol/TopicCatalog.js"
 import type { StorageError } from "../../src/services/StorageError.js"
 import { layerTestDatabase, postgresAvailable } from "./Postgres.js"
@@ -15,7 +17,7 @@ export class Transactions extends Context.Tag("test/Transactions")<Transactions,
   readonly run: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StorageError, R>
 }>() {}
 
-export type Services = KhalaPg.KhalaServices | Transactions
+export type Services = KhalaServices | Transactions
 
 /** One implementation of the durable core, for the contract suite. */
 export interface Provider {
@@ -50,6 +52,8 @@ const overSql = <E>(database: Layer.Layer<SqlClient.SqlClient, E>) =>
   sqlTransactions.pipe(
     Layer.provideMerge(KhalaPg.layerCore),
     Layer.provide(TopicCatalog.Default),
+    // one process per test: the poll and its own commits wake its hub (cross-process hints have their own tests)
+    Layer.provide(HeadSignals.none),
     Layer.provide(database),
     Layer.orDie
   )

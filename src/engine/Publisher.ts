@@ -1,0 +1,45 @@
+import type { ConfigError } from "effect"
+import { Effect, Layer } from "effect"
+import { Appender } from "../services/Appender.js"
+import type { PublishOutcome } from "../services/Publisher.js"
+import { appendedHeads, Publisher } from "../services/Publisher.js"
+import { Wakeups } from "../services/Wakeups.js"
+import * as GroupCommit from "./GroupCommit.js"
+import { prepareAll, prepareUpdate } from "./PreparedUpdate.js"
+
+/**
+ * The runtime-facing `Publisher` over any storage's `Appender`: every update is validated and hashed in process
+ * before any database work; concurrent standalone publishes share transactions (group commit); and once a
+ * standalone append has committed, this process's hub is woken at once and other processes soon. An append inside
+ * a caller's transaction signals nothing: its commit is the caller's, and the heads poll sees it.
+ */
+export const make = Effect.gen(function*() {
+  const appender = yield* Appender
+  const wakeups = yield* Wakeups
+
+  const signal = (outcomes: ReadonlyArray<PublishOutcome>) =>
+    Effect.flatMap(appender.inTransaction, (inTransaction) =>
+      inTransaction ? Effect.void : wakeups.committed(appendedHeads(outcomes)))
+
+  const groupCommit = yield* GroupCommit.make({
+    publishBatch: appender.appendAll,
+    publishOne: appender.appendOne,
+    committed: (outcomes) => wakeups.committed(appendedHeads(outcomes))
+  })
+
+  return Publisher.of({
+    publish: (update) =>
+      Effect.flatMap(prepareUpdate(update), (prepared) =>
+        Effect.flatMap(appender.inTransaction, (inTransaction) =>
+          inTransaction
+            // the per-call path: the append belongs to the caller's commit
+            ? appender.appendOne(prepared)
+            : groupCommit.enabled
+            ? groupCommit.publish(prepared)
+            : Effect.tap(appender.appendOne(prepared), (outcome) => wakeups.committed(appendedHeads([outcome]))))),
+    publishAll: (updates) => Effect.flatMap(prepareAll(updates), appender.appendAll).pipe(Effect.tap(signal))
+  })
+})
+
+/** The `Publisher` over the storage's `Appender`, signalling the `Wakeups`. */
+export const layer: Layer.Layer<Publisher, ConfigError.ConfigError, Appender | Wakeups> = Layer.scoped(Publisher, make)

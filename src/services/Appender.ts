@@ -1,0 +1,26 @@
+import type { Effect } from "effect"
+import { Context } from "effect"
+import type { PublishError, PublishOutcome, PublishUpdate } from "./Publisher.js"
+
+/** A validated update with its canonical JSON and payload hash, computed once in process. */
+export interface PreparedUpdate extends PublishUpdate {
+  readonly canonicalPayload: string
+  /** `sha256:<hex>` */
+  readonly payloadHash: string
+}
+
+/**
+ * The storage side of publishing: writes prepared updates to the read model and the journal, each call atomic on
+ * its own and joining the caller's transaction when there is one. The `Publisher` is built over it (validation,
+ * group commit, wake-ups); every storage backend implements it.
+ */
+export class Appender extends Context.Tag("khala/Appender")<Appender, {
+  /** Whether the current fiber runs inside a caller's transaction of this store: the commit is then the caller's. */
+  readonly inTransaction: Effect.Effect<boolean>
+  /** Appends one update. Inside a caller's transaction a typed failure leaves that transaction usable. */
+  readonly appendOne: (update: PreparedUpdate) => Effect.Effect<PublishOutcome, PublishError>
+  /** Appends updates atomically, in order, as if one by one; outcomes in input order. */
+  readonly appendAll: (
+    updates: ReadonlyArray<PreparedUpdate>
+  ) => Effect.Effect<ReadonlyArray<PublishOutcome>, PublishError>
+}>() {}

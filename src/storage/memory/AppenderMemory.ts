@@ -1,0 +1,75 @@
+import { Chunk, Effect, HashMap, Layer, Option } from "effect"
+import type { Document } from "../../services/Documents.js"
+import type { PreparedUpdate } from "../../services/Appender.js"
+import { Appender } from "../../services/Appender.js"
+import type { PublishOutcome } from "../../services/Publisher.js"
+import { Appended, NotNewer } from "../../services/Publisher.js"
+import type { MemoryState } from "./MemoryStore.js"
+import { documentId, MemoryStore } from "./MemoryStore.js"
+import { getTopic } from "./SequencerMemory.js"
+
+/** The memory twin of `khala.publish_hashed`: version check, dense allocation, journal row, read-model upsert. */
+const applyUpdate = (state: MemoryState, update: PreparedUpdate) =>
+  Effect.map(getTopic(state, update.topic), (topic): readonly [PublishOutcome, MemoryState] => {
+    const id = documentId(update.topic, update.docKey)
+    const stored = HashMap.get(state.documents, id)
+    if (Option.isSome(stored) && stored.value.docVersion >= update.docVersion) {
+      return [NotNewer(update.topic), state]
+    }
+    const watermark = topic.head + 1
+    const now = new Date()
+    const pointer = update.pointer === true || topic.registration.pointerMode === true
+    const document: Document = {
+      topic: update.topic,
+      docKey: update.docKey,
+      docVersion: update.docVersion,
+      orgId: update.orgId,
+      payload: JSON.parse(update.canonicalPayload),
+      payloadHash: update.payloadHash,
+      watermark,
+      updatedAt: now
+    }
+    return [Appended(update.topic, watermark), {
+      topics: HashMap.set(state.topics, update.topic, {
+        ...topic,
+        head: watermark,
+        events: Chunk.append(topic.events, {
+          topic: update.topic,
+          watermark,
+          docKey: update.docKey,
+          docVersion: update.docVersion,
+          orgId: update.orgId,
+          payload: pointer ? undefined : document.payload,
+          pointer,
+          payloadHash: update.payloadHash,
+          insertedAt: now
+        })
+      }),
+      documents: HashMap.set(state.documents, id, document)
+    }]
+  })
+
+export const make = Effect.gen(function*() {
+  const store = yield* MemoryStore
+
+  const applyAll = (updates: ReadonlyArray<PreparedUpdate>) =>
+    store.write((initial) =>
+      Effect.reduce(
+        updates,
+        [[] as Array<PublishOutcome>, initial] as const,
+        ([outcomes, state], update) =>
+          Effect.map(applyUpdate(state, update), ([outcome, next]) => {
+            outcomes.push(outcome)
+            return [outcomes, next] as const
+          })
+      )
+    )
+
+  return Appender.of({
+    inTransaction: store.inTransaction,
+    appendOne: (update) => Effect.map(applyAll([update]), (outcomes) => outcomes[0]!),
+    appendAll: applyAll
+  })
+})
+
+export const layerMemory: Layer.Layer<Appender, never, MemoryStore> = Layer.effect(Appender, make)

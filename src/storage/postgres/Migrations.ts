@@ -1,0 +1,80 @@
+import { SqlClient } from "@effect/sql"
+import { createHash } from "node:crypto"
+import { Effect, Schema } from "effect"
+import { StorageError } from "../../services/StorageError.js"
+import * as Journal0001 from "./migrations/0001_journal.js"
+import * as FasterPublishing0002 from "./migrations/0002_faster_publishing.js"
+import { mapStorageError } from "./PgErrors.js"
+import { decodeRows } from "./SqlDecode.js"
+
+/** A versioned schema change. Applied migrations are never edited: a new one is added instead. */
+export interface Migration {
+  readonly id: number
+  readonly name: string
+  readonly sql: string
+}
+
+export const migrations: ReadonlyArray<Migration> = [
+  { id: 1, name: "journal", sql: Journal0001.sql },
+  { id: 2, name: "faster_publishing", sql: FasterPublishing0002.sql }
+]
+
+const checksum = (migration: Migration) => createHash("sha256").update(migration.sql).digest("hex")
+
+const AppliedRow = Schema.Struct({ id: Schema.Number, name: Schema.String, checksum: Schema.String })
+
+// Any constant works: it only has to be the same in every Khala process.
+const migrationLockKey = 0x6b68616c61 // "khala"
+
+/**
+ * Brings the `khala` schema up to date in one transaction. A transaction-scoped advisory lock taken before anything
+ * else makes concurrent starts safe: the second process waits, then finds nothing left to do. An applied migration
+ * whose text changed since is refused rather than silently skipped.
+ */
+export const migrate: Effect.Effect<ReadonlyArray<Migration>, StorageError, SqlClient.SqlClient> = Effect.gen(
+  function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const decodeApplied = decodeRows(AppliedRow)
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`select pg_advisory_xact_lock(${migrationLockKey})`
+      yield* sql`create schema if not exists khala`
+      yield* sql`
+        create table if not exists khala.schema_migrations (
+          id integer primary key,
+          name text not null,
+          checksum text not null,
+          applied_at timestamptz not null default now()
+        )`
+      const applied = yield* sql`select id, name, checksum from khala.schema_migrations order by id`.pipe(
+        mapStorageError,
+        Effect.flatMap(decodeApplied)
+      )
+      const appliedById = new Map(applied.map((row) => [row.id, row]))
+      for (const row of applied) {
+        const known = migrations.find((m) => m.id === row.id)
+        if (known === undefined) {
+          return yield* new StorageError({
+            message: `the database has migration ${row.id} (${row.name}), which this version of Khala does not ` +
+              `know: it was migrated by a newer version`
+          })
+        }
+        if (checksum(known) !== row.checksum) {
+          return yield* new StorageError({
+            message: `migration ${row.id} (${row.name}) differs from the one applied to this database`
+          })
+        }
+      }
+      const pending = migrations.filter((m) => !appliedById.has(m.id))
+      for (const migration of pending) {
+        yield* sql.unsafe(migration.sql).pipe(Effect.withSpan(`khala.migrate.${migration.id}_${migration.name}`))
+        yield* sql`
+          insert into khala.schema_migrations (id, name, checksum)
+          values (${migration.id}, ${migration.name}, ${checksum(migration)})`
+      }
+      return pending
+    })).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(new StorageError({
+      message: `migration failed: ${(error.cause as Error | undefined)?.message ?? error.message}`,
+      cause: error
+    }))))
+  }
+)

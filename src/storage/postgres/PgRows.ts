@@ -1,0 +1,70 @@
+import { Schema } from "effect"
+import type { Document } from "../../services/Documents.js"
+import type { JournalRow } from "../../services/Journal.js"
+
+/**
+ * A bigint column as a safe JS number. Drivers disagree on int8 (`pg` gives strings, some give bigint or number),
+ * and a runtime brings its own `SqlClient`, so accept all three.
+ */
+export const Int8 = Schema.Union(
+  Schema.Number,
+  Schema.NumberFromString,
+  Schema.BigIntFromSelf.pipe(Schema.transform(Schema.Number, { decode: Number, encode: BigInt }))
+).pipe(Schema.filter((n) => Number.isSafeInteger(n), { message: () => "int8 beyond 2^53" }))
+
+const Bytea = Schema.Uint8ArrayFromSelf
+
+/** `sha256:<hex>` from raw hash bytes. */
+export const hashToString = (bytes: Uint8Array) => `sha256:${Buffer.from(bytes).toString("hex")}`
+
+/** The raw 32 bytes of a `sha256:<hex>` hash. */
+export const hashToBytes = (hash: string) => Buffer.from(hash.slice("sha256:".length), "hex")
+
+const Json = Schema.Unknown
+
+export const JournalRowFromSql = Schema.Struct({
+  topic: Schema.String,
+  watermark: Int8,
+  doc_key: Schema.String,
+  doc_version: Int8,
+  org_id: Schema.String,
+  payload: Schema.NullOr(Json),
+  // The driver parses jsonb, so a document whose JSON value is `null` and a pointer row (SQL NULL) look alike.
+  pointer: Schema.Boolean,
+  payload_hash: Bytea,
+  inserted_at: Schema.DateFromSelf
+})
+
+export const toJournalRow = (row: typeof JournalRowFromSql.Type): JournalRow => ({
+  topic: row.topic,
+  watermark: row.watermark,
+  docKey: row.doc_key,
+  docVersion: row.doc_version,
+  orgId: row.org_id,
+  payload: row.pointer ? undefined : row.payload,
+  pointer: row.pointer,
+  payloadHash: hashToString(row.payload_hash),
+  insertedAt: row.inserted_at
+})
+
+export const DocumentFromSql = Schema.Struct({
+  topic: Schema.String,
+  doc_key: Schema.String,
+  doc_version: Int8,
+  org_id: Schema.String,
+  payload: Json,
+  payload_hash: Bytea,
+  watermark: Int8,
+  updated_at: Schema.DateFromSelf
+})
+
+export const toDocument = (row: typeof DocumentFromSql.Type): Document => ({
+  topic: row.topic,
+  docKey: row.doc_key,
+  docVersion: row.doc_version,
+  orgId: row.org_id,
+  payload: row.payload,
+  payloadHash: hashToString(row.payload_hash),
+  watermark: row.watermark,
+  updatedAt: row.updated_at
+})
