@@ -2,7 +2,7 @@
  * Payload hashes (SPEC §3): sha256 over the document's canonical JSON, rendered as
  * `sha256:<lowercase hex>` in JSON contexts and as the raw 32 bytes in proto `bytes` fields.
  *
- * Everything here is browser-safe. The synchronous functions use a portable SHA-256; `digest`
+ * Everything here is browser-safe. The synchronous functions use `@noble/hashes`' portable SHA-256; `digest`
  * uses Web Crypto, which is native but asynchronous; `PayloadHashNode` offers the same API on
  * `node:crypto` for servers.
  *
@@ -13,7 +13,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { canonicalize, type CanonicalJsonError } from "./CanonicalJson.js"
-import { sha256 } from "./Sha256.js"
+import { sha256 } from "@noble/hashes/sha2"
 
 /**
  * The JSON rendering of a payload hash: `sha256:` followed by 64 lowercase hex digits.

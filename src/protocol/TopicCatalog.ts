@@ -98,7 +98,8 @@ export class TopicCatalogError extends Schema.TaggedError<TopicCatalogError>()("
 }) {}
 
 /**
- * A topic name that is in neither form in the catalog; answered with `forbidden_topic` on the wire.
+ * A topic name that is in neither form in the catalog, or has no sequence in storage; answered with
+ * `forbidden_topic` on the wire.
  *
  * @since 0.1.0
  */
@@ -106,7 +107,7 @@ export class UnknownTopic extends Schema.TaggedError<UnknownTopic>()("UnknownTop
   topic: Schema.String
 }) {
   override get message(): string {
-    return `unknown topic: ${this.topic}`
+    return `unknown topic ${JSON.stringify(this.topic)}`
   }
 }
 

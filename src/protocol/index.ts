@@ -24,11 +24,6 @@ export * as PayloadHash from "./PayloadHash.js"
 /**
  * @since 0.1.0
  */
-export * as Sha256 from "./Sha256.js"
-
-/**
- * @since 0.1.0
- */
 export * as TopicCatalog from "./TopicCatalog.js"
 
 export * from "./gen/openagents/sync/v1/errors_pb.js"
@@ -44,3 +39,23 @@ export * as PhoenixFrame from "./PhoenixFrame.js"
  * @since 0.1.0
  */
 export * as SyncChannel from "./SyncChannel.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Requests from "./Requests.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Replies from "./Replies.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as UpdateBatch from "./UpdateBatch.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Watermark from "./Watermark.js"

@@ -1,7 +1,13 @@
 import { Effect, Either, FiberMap, Option } from "effect"
 import * as PhoenixFrame from "../protocol/PhoenixFrame.js"
-import type { SerializedUpdate, StaleTopic, TopicWatermark } from "../protocol/SyncChannel.js"
+import * as Replies from "../protocol/Replies.js"
+import * as Requests from "../protocol/Requests.js"
 import * as SyncChannel from "../protocol/SyncChannel.js"
+import * as TopicAccess from "./TopicAccess.js"
+import * as UpdateBatch from "../protocol/UpdateBatch.js"
+import type { SerializedUpdate } from "../protocol/UpdateBatch.js"
+import type { StaleTopic } from "../protocol/Replies.js"
+import type { TopicWatermark } from "../protocol/Watermark.js"
 import type { Catalog } from "../protocol/TopicCatalog.js"
 import { wireNameOf } from "../protocol/TopicCatalog.js"
 import type { Batch } from "../services/Hub.js"
@@ -97,9 +103,7 @@ export const makeSession = (options: {
     const push = (joinRef: string, event: string, payload: unknown) =>
       sendFrame(PhoenixFrame.push(joinRef, topic, event, payload))
 
-    const allowedTopics = principal.scopes.flatMap((scope) =>
-      Option.match(catalog.get(scope), { onNone: () => [], onSome: (t) => [t.wireName] })
-    )
+    const allowedTopics = TopicAccess.allowedTopics(catalog, principal.scopes)
 
     const watermarks = (state: Joined) =>
       Effect.sync(() =>
@@ -116,7 +120,7 @@ export const makeSession = (options: {
      */
     const framesOf = (state: Joined, subscription: Subscription, batch: Batch, batchSize: number, empty: boolean) => {
       const rows = batch.updates.map((row) => serialized(row, subscription.requestedAs))
-      const parts = SyncChannel.splitUpdates(rows, { maxUpdates: batchSize })
+      const parts = UpdateBatch.splitUpdates(rows, { maxUpdates: batchSize })
       if (parts.length === 0 && empty) parts.push([])
       const heads = [{ topic: subscription.requestedAs, watermark: batch.head }]
       return parts.map((updates, i) => {
@@ -126,7 +130,7 @@ export const makeSession = (options: {
           state.joinRef,
           topic,
           SyncChannel.SyncEvent.updateBatch,
-          SyncChannel.encodeUpdateBatchJson({
+          UpdateBatch.encodeUpdateBatchJson({
             updates,
             replayComplete: batch.replayComplete && last,
             headWatermarks: heads,
@@ -185,7 +189,7 @@ export const makeSession = (options: {
             push(
               state.joinRef,
               SyncChannel.SyncEvent.error,
-              SyncChannel.errorPayload({
+              Replies.errorPayload({
                 code: "stale_cursor",
                 message: stale.message,
                 staleTopics: [{
@@ -196,7 +200,7 @@ export const makeSession = (options: {
               })
             ),
           UnknownTopic: (error) =>
-            push(state.joinRef, SyncChannel.SyncEvent.error, SyncChannel.errorPayload({
+            push(state.joinRef, SyncChannel.SyncEvent.error, Replies.errorPayload({
               code: "forbidden_topic",
               message: error.message,
               forbiddenTopics: [subscription.requestedAs]
@@ -204,7 +208,7 @@ export const makeSession = (options: {
           StorageError: (error) =>
             Effect.zipRight(
               Effect.logWarning(`subscription to ${wireName} failed`, error),
-              push(state.joinRef, SyncChannel.SyncEvent.error, SyncChannel.errorPayload({
+              push(state.joinRef, SyncChannel.SyncEvent.error, Replies.errorPayload({
                 code: "internal",
                 message: `delivery of ${subscription.requestedAs} failed; resubscribe from your watermark`,
                 retryAfterMs: 1000
@@ -231,7 +235,7 @@ export const makeSession = (options: {
           subscriptions: new Map()
         }
         joined = Option.some(state)
-        yield* sendFrame(PhoenixFrame.reply(joinRef, frame.ref, topic, "ok", SyncChannel.joinReply({
+        yield* sendFrame(PhoenixFrame.reply(joinRef, frame.ref, topic, "ok", Replies.joinReply({
           subscriptionId: state.subscriptionId,
           allowedTopics,
           currentWatermarks: []
@@ -240,18 +244,18 @@ export const makeSession = (options: {
 
     const subscribe = (state: Joined, frame: Frame) =>
       Effect.gen(function*() {
-        const decoded = SyncChannel.decodeSubscribe(frame.payload)
+        const decoded = Requests.decodeSubscribe(frame.payload)
         if (Either.isLeft(decoded)) {
-          return yield* replyError(frame, SyncChannel.errorPayload({
+          return yield* replyError(frame, Replies.errorPayload({
             code: "bad_subscription",
             message: decoded.left.message,
             requestId: decoded.left.requestId
           }))
         }
         const request = decoded.right
-        const resolved = SyncChannel.resolveSubscribe(request, catalog, principal.scopes)
+        const resolved = TopicAccess.resolveSubscribe(request, catalog, principal.scopes)
         if (resolved.forbidden.length > 0) {
-          return yield* replyError(frame, SyncChannel.errorPayload({
+          return yield* replyError(frame, Replies.errorPayload({
             code: "forbidden_topic",
             message: `not allowed: ${resolved.forbidden.join(", ")}`,
             forbiddenTopics: resolved.forbidden,
@@ -271,7 +275,7 @@ export const makeSession = (options: {
             : []
         })
         if (stale.length > 0) {
-          const error = SyncChannel.errorPayload({
+          const error = Replies.errorPayload({
             code: "stale_cursor",
             message: "resume watermark outside the journal (below its retention floor or past its head): hydrate, " +
               "reset the watermark, then resubscribe",
@@ -287,7 +291,7 @@ export const makeSession = (options: {
           subscription: { requestedAs: t.requestedAs, through: Option.getOrElse(t.resumeAfter, () => 0) }
         }))
         // The reply goes out before any replay batch, so it reports the resume points (SPEC §5).
-        yield* replyOk(frame, SyncChannel.subscribeReply({
+        yield* replyOk(frame, Replies.subscribeReply({
           subscriptionId: state.subscriptionId,
           topics: started.map((s) => s.subscription.requestedAs),
           currentWatermarks: started.map((s) => ({ topic: s.subscription.requestedAs, watermark: s.after }))
@@ -305,9 +309,9 @@ export const makeSession = (options: {
 
     const unsubscribe = (state: Joined, frame: Frame) =>
       Effect.gen(function*() {
-        const decoded = SyncChannel.decodeUnsubscribe(frame.payload)
+        const decoded = Requests.decodeUnsubscribe(frame.payload)
         if (Either.isLeft(decoded)) {
-          return yield* replyError(frame, SyncChannel.errorPayload({
+          return yield* replyError(frame, Replies.errorPayload({
             code: "bad_subscription",
             message: decoded.left.message
           }))
@@ -317,7 +321,7 @@ export const makeSession = (options: {
           state.subscriptions.delete(wireName)
           yield* FiberMap.remove(fibers, wireName)
         }
-        yield* replyOk(frame, SyncChannel.unsubscribeReply({
+        yield* replyOk(frame, Replies.unsubscribeReply({
           subscriptionId: state.subscriptionId,
           topics: Array.from(state.subscriptions.values(), (s) => s.requestedAs)
         }))
@@ -326,8 +330,8 @@ export const makeSession = (options: {
     const heartbeat = (state: Joined, frame: Frame) =>
       Effect.gen(function*() {
         const current = yield* watermarks(state)
-        yield* replyOk(frame, SyncChannel.heartbeatReply({ subscriptionId: state.subscriptionId, watermarks: current }))
-        yield* push(state.joinRef, SyncChannel.SyncEvent.heartbeat, SyncChannel.heartbeatPush({ watermarks: current }))
+        yield* replyOk(frame, Replies.heartbeatReply({ subscriptionId: state.subscriptionId, watermarks: current }))
+        yield* push(state.joinRef, SyncChannel.SyncEvent.heartbeat, Replies.heartbeatPush({ watermarks: current }))
       })
 
     /** Handles one decoded frame. */
@@ -363,7 +367,7 @@ export const makeSession = (options: {
           case SyncChannel.SyncEvent.heartbeat:
             return yield* heartbeat(state, frame)
           default:
-            return yield* replyError(frame, SyncChannel.errorPayload({
+            return yield* replyError(frame, Replies.errorPayload({
               code: "bad_subscription",
               message: `unknown event ${JSON.stringify(frame.event).slice(0, 80)}`
             }))
@@ -372,7 +376,7 @@ export const makeSession = (options: {
         Effect.catchAll((error) =>
           Effect.zipRight(
             Effect.logWarning("handling a frame failed", error),
-            replyError(frame, SyncChannel.errorPayload({ code: "internal", message: "try again", retryAfterMs: 1000 }))
+            replyError(frame, Replies.errorPayload({ code: "internal", message: "try again", retryAfterMs: 1000 }))
           )
         )
       )
@@ -383,7 +387,7 @@ export const makeSession = (options: {
         onNone: () => Effect.void,
         onSome: (state) =>
           Effect.flatMap(watermarks(state), (current) =>
-            push(state.joinRef, SyncChannel.SyncEvent.heartbeat, SyncChannel.heartbeatPush({ watermarks: current })))
+            push(state.joinRef, SyncChannel.SyncEvent.heartbeat, Replies.heartbeatPush({ watermarks: current })))
       })
     )
 

@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import { WebSocket, WebSocketServer } from "ws"
 import * as PhoenixFrame from "../protocol/PhoenixFrame.js"
+import * as Replies from "../protocol/Replies.js"
 import * as SyncChannel from "../protocol/SyncChannel.js"
 import { TopicCatalog } from "../protocol/TopicCatalog.js"
 import type { Principal } from "../services/TokenVerifier.js"
@@ -158,18 +159,18 @@ export const makeHandler = Effect.gen(function*() {
               error.ref,
               error.topic,
               "error",
-              SyncChannel.errorPayload({ code: "bad_subscription", message: error.message })
+              Replies.errorPayload({ code: "bad_subscription", message: error.message })
             )))
           }
           const frame = decoded.right
           if (text.length > config.maxFrameBytes) {
-            return yield* session.replyError(frame, SyncChannel.errorPayload({
+            return yield* session.replyError(frame, Replies.errorPayload({
               code: "payload_too_large",
               message: `frames are limited to ${config.maxFrameBytes} bytes`
             }))
           }
           if (rateLimited(yield* Clock.currentTimeMillis) && frame.topic !== PhoenixFrame.phoenixTopic) {
-            return yield* session.replyError(frame, SyncChannel.errorPayload({
+            return yield* session.replyError(frame, Replies.errorPayload({
               code: "rate_limited",
               message: `at most ${config.framesPerSecond} frames per second`,
               retryAfterMs: 1000

@@ -1,18 +1,6 @@
-import { Schema } from "effect"
-
-/** A per-topic position in the journal: dense, monotonic, 1-based; 0 means "before the first row" (I2). */
-export const Watermark = Schema.NonNegativeInt.pipe(
-  Schema.filter((n) => Number.isSafeInteger(n), { message: () => "a watermark must be a safe integer" })
-)
-
-/** The topic named is not in the catalog (it has no sequence row). */
-export class UnknownTopic extends Schema.TaggedError<UnknownTopic>()("UnknownTopic", {
-  topic: Schema.String
-}) {
-  override get message() {
-    return `unknown topic ${JSON.stringify(this.topic)}`
-  }
-}
+/** One definition each, in the protocol: storage and the wire agree on what a watermark and an unknown topic are. */
+export { UnknownTopic } from "../protocol/TopicCatalog.js"
+export { Watermark } from "../protocol/Watermark.js"
 
 /** The head and the retention floor of one topic, read in one snapshot. */
 export interface TopicPosition {

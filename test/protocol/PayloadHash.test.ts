@@ -5,7 +5,6 @@ import { Effect, Either, FastCheck as fc, Option } from "effect"
 import { canonicalize, compareCodePoints, maxDepth } from "../../src/protocol/CanonicalJson.js"
 import * as PayloadHash from "../../src/protocol/PayloadHash.js"
 import * as PayloadHashNode from "../../src/protocol/PayloadHashNode.js"
-import { sha256 } from "../../src/protocol/Sha256.js"
 
 const vectors = hashVectors
 
@@ -235,22 +234,5 @@ describe("PayloadHash", () => {
     expect(PayloadHash.parse(`sha256:${hex.toUpperCase()}`)).toStrictEqual(Option.none())
     expect(PayloadHash.parse(hex)).toStrictEqual(Option.none())
     expect(PayloadHash.parse(`sha256:${hex}0`)).toStrictEqual(Option.none())
-  })
-})
-
-describe("Sha256", () => {
-  it("matches the FIPS 180-4 examples", () => {
-    const hex = (text: string) => Buffer.from(sha256(new TextEncoder().encode(text))).toString("hex")
-    expect(hex("")).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-    expect(hex("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-    expect(hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")).toBe(
-      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
-    )
-  })
-
-  it.prop("matches node:crypto at every length around the block boundaries", [
-    fc.uint8Array({ minLength: 0, maxLength: 300 })
-  ], ([data]) => {
-    expect(Buffer.from(sha256(data)).toString("hex")).toBe(createHash("sha256").update(data).digest("hex"))
   })
 })

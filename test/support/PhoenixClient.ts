@@ -8,9 +8,10 @@ import type { Scope } from "effect"
 import type { Channel } from "phoenix"
 import { Socket } from "phoenix"
 import WebSocket from "ws"
-import type { TopicWatermark, UpdateBatch, UpdateJson } from "../../src/protocol/SyncChannel.js"
+import type { UpdateBatch, UpdateJson } from "../../src/protocol/UpdateBatch.js"
+import type { TopicWatermark } from "../../src/protocol/Watermark.js"
 
-export type { TopicWatermark, UpdateBatch, UpdateJson } from "../../src/protocol/SyncChannel.js"
+export type { TopicWatermark, UpdateBatch, UpdateJson }
 
 export interface Reply {
   readonly status: "ok" | "error" | "timeout"

@@ -1,0 +1,180 @@
+/**
+ * The server's replies and pushes on `sync:v1` other than update batches (SPEC §5): join, subscribe, unsubscribe and
+ * heartbeat replies, the heartbeat push, and error payloads, built as plain JSON objects.
+ *
+ * Browser-safe and free of Effect runtime requirements.
+ *
+ * @since 0.1.0
+ */
+import type { WireErrorCode } from "./ErrorCode.js"
+import type { TopicWatermark } from "./Watermark.js"
+import { topicWatermarks } from "./Watermark.js"
+
+/**
+ * `phx_join` ok response.
+ *
+ * @since 0.1.0
+ */
+export interface JoinReply {
+  readonly subscription_id: string
+  readonly allowed_topics: ReadonlyArray<string>
+  readonly current_watermarks: ReadonlyArray<TopicWatermark>
+}
+
+/**
+ * @since 0.1.0
+ */
+export const joinReply = (options: {
+  readonly subscriptionId: string
+  readonly allowedTopics: ReadonlyArray<string>
+  readonly currentWatermarks: ReadonlyArray<TopicWatermark>
+}): JoinReply => ({
+  subscription_id: options.subscriptionId,
+  allowed_topics: [...options.allowedTopics],
+  current_watermarks: topicWatermarks(options.currentWatermarks)
+})
+
+/**
+ * `sync:subscribe` ok response. `current_watermarks` are what this socket has been sent through, never the
+ * heads (SPEC §5).
+ *
+ * @since 0.1.0
+ */
+export interface SubscribeReply {
+  readonly subscription_id: string
+  readonly topics: ReadonlyArray<string>
+  readonly current_watermarks: ReadonlyArray<TopicWatermark>
+}
+
+/**
+ * @since 0.1.0
+ */
+export const subscribeReply = (options: {
+  readonly subscriptionId: string
+  readonly topics: ReadonlyArray<string>
+  readonly currentWatermarks: ReadonlyArray<TopicWatermark>
+}): SubscribeReply => ({
+  subscription_id: options.subscriptionId,
+  topics: [...options.topics],
+  current_watermarks: topicWatermarks(options.currentWatermarks)
+})
+
+/**
+ * `sync:unsubscribe` ok response: the topics that remain subscribed.
+ *
+ * @since 0.1.0
+ */
+export interface UnsubscribeReply {
+  readonly subscription_id: string
+  readonly topics: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.1.0
+ */
+export const unsubscribeReply = (options: {
+  readonly subscriptionId: string
+  readonly topics: ReadonlyArray<string>
+}): UnsubscribeReply => ({ subscription_id: options.subscriptionId, topics: [...options.topics] })
+
+/**
+ * `sync:heartbeat` ok response.
+ *
+ * @since 0.1.0
+ */
+export interface HeartbeatReply {
+  readonly subscription_id: string
+  readonly watermarks: ReadonlyArray<TopicWatermark>
+}
+
+/**
+ * @since 0.1.0
+ */
+export const heartbeatReply = (options: {
+  readonly subscriptionId: string
+  readonly watermarks: ReadonlyArray<TopicWatermark>
+}): HeartbeatReply => ({ subscription_id: options.subscriptionId, watermarks: topicWatermarks(options.watermarks) })
+
+/**
+ * `sync:heartbeat` push.
+ *
+ * @since 0.1.0
+ */
+export interface HeartbeatPush {
+  readonly watermarks: ReadonlyArray<TopicWatermark>
+}
+
+/**
+ * @since 0.1.0
+ */
+export const heartbeatPush = (options: { readonly watermarks: ReadonlyArray<TopicWatermark> }): HeartbeatPush => ({
+  watermarks: topicWatermarks(options.watermarks)
+})
+
+/**
+ * One journal row as sent to a client, with its payload as a value.
+ *
+
+/**
+ * A topic whose resume cursor is below the retention floor.
+ *
+ * @since 0.1.0
+ */
+export interface StaleTopic {
+  readonly topic: string
+  readonly resumeAfter: number
+  readonly retentionFloor: number
+}
+
+/**
+ * Error response (`phx_reply` with status error) or `sync:error` push.
+ *
+ * @since 0.1.0
+ */
+export interface ErrorPayload {
+  readonly code: WireErrorCode
+  readonly message: string
+  readonly retry_after_ms?: number
+  readonly full_resync_required?: boolean
+  readonly stale_topics?: ReadonlyArray<
+    { readonly topic: string; readonly resume_after: number; readonly retention_floor: number }
+  >
+  readonly forbidden_topics?: ReadonlyArray<string>
+  readonly request_id?: string
+}
+
+/**
+ * Builds an error payload; absent options are left out of the JSON. `stale_cursor` always requires a full
+ * resync (SPEC §5), so `full_resync_required` defaults to true for it.
+ *
+ * @since 0.1.0
+ */
+export const errorPayload = (options: {
+  readonly code: WireErrorCode
+  readonly message: string
+  readonly retryAfterMs?: number | undefined
+  readonly fullResyncRequired?: boolean | undefined
+  readonly staleTopics?: ReadonlyArray<StaleTopic> | undefined
+  readonly forbiddenTopics?: ReadonlyArray<string> | undefined
+  readonly requestId?: string | undefined
+}): ErrorPayload => {
+  const fullResyncRequired = options.fullResyncRequired ?? (options.code === "stale_cursor" ? true : undefined)
+  return {
+    code: options.code,
+    message: options.message,
+    ...(options.retryAfterMs !== undefined ? { retry_after_ms: options.retryAfterMs } : {}),
+    ...(fullResyncRequired !== undefined ? { full_resync_required: fullResyncRequired } : {}),
+    ...(options.staleTopics !== undefined
+      ? {
+        stale_topics: options.staleTopics.map(({ resumeAfter, retentionFloor, topic }) => ({
+          topic,
+          resume_after: resumeAfter,
+          retention_floor: retentionFloor
+        }))
+      }
+      : {}),
+    ...(options.forbiddenTopics !== undefined ? { forbidden_topics: [...options.forbiddenTopics] } : {}),
+    ...(options.requestId !== undefined ? { request_id: options.requestId } : {})
+  }
+}
+
