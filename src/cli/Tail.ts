@@ -1,6 +1,6 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Stream } from "effect"
-import { Hub } from "../services/Hub.js"
+import { Audience, Hub } from "../services/Hub.js"
 import type { JournalRow } from "../services/Journal.js"
 import { Journal } from "../services/Journal.js"
 import { layerKhala, topicName } from "./Runtime.js"
@@ -42,7 +42,7 @@ export const command = Command.make(
     Effect.gen(function*() {
       const topic = topicName(args.topic)
       if (args.follow) {
-        const stream = (yield* Hub).subscribe({ topic, after: args.after, batchSize: pageSize }).pipe(
+        const stream = (yield* Hub).subscribe({ topic, after: args.after, audience: Audience.allOrgs, batchSize: pageSize }).pipe(
           Stream.flatMap((batch) => Stream.fromIterable(batch.updates))
         )
         return yield* Option.match(args.limit, { onNone: () => stream, onSome: (n) => Stream.take(stream, n) }).pipe(

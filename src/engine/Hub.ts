@@ -9,6 +9,8 @@ import { Sequencer } from "../services/Sequencer.js"
 import { UnknownTopic } from "../services/Topic.js"
 import { Wakeups } from "../services/Wakeups.js"
 import { integerWithin } from "../services/ConfigInteger.js"
+import type { View } from "./Audience.js"
+import { makeView, visibleRows } from "./Audience.js"
 
 export const HubConfig = Config.all({
   liveBuffer: integerWithin("KHALA_HUB_LIVE_BUFFER", 1, 100_000).pipe(
@@ -31,7 +33,7 @@ export const HubConfig = Config.all({
  * not live (replaying, catching up, or one that refused a batch) reads the journal by itself.
  */
 interface Sink {
-  readonly orgId: string | undefined
+  readonly view: View
   /** The watermark through which this subscriber has been handed everything (I4). */
   sent: number
   live: boolean
@@ -58,8 +60,6 @@ interface State {
 
 type Step = Effect.Effect<readonly [Batch | undefined, State], StaleCursor | UnknownTopic | StorageError>
 
-const visibleTo = (rows: ReadonlyArray<JournalRow>, orgId: string | undefined) =>
-  orgId === undefined ? rows : rows.filter((row) => row.orgId === orgId)
 
 /** The stream's live inbox: batches for stream subscribers, and the word that the subscriber fell behind. */
 const FellBehind = Symbol.for("khala/Hub/FellBehind")
@@ -79,14 +79,14 @@ export const make = Effect.gen(function*() {
   const fanOut = (topic: string, tail: Tail, rows: ReadonlyArray<JournalRow>, head: number) => {
     const first = rows[0]!.watermark
     const last = rows[rows.length - 1]!.watermark
-    const batchOf = (updates: ReadonlyArray<JournalRow>, orgId: string | undefined): Batch => ({
+    const batchOf = (updates: ReadonlyArray<JournalRow>, view: View): Batch => ({
       topic,
-      updates: visibleTo(updates, orgId),
+      updates: visibleRows(view, updates),
       through: last,
       head: Math.max(head, last),
       replayComplete: true
     })
-    const shared = new Map<string | undefined, Batch>()
+    const shared = new Map<string, Batch>()
     for (const sink of tail.sinks) {
       if (!sink.live || sink.sent >= last) continue
       if (sink.sent < first - 1) {
@@ -96,10 +96,10 @@ export const make = Effect.gen(function*() {
       }
       let batch: Batch
       if (sink.sent === first - 1) {
-        batch = shared.get(sink.orgId) ?? batchOf(rows, sink.orgId)
-        shared.set(sink.orgId, batch)
+        batch = shared.get(sink.view.key) ?? batchOf(rows, sink.view)
+        shared.set(sink.view.key, batch)
       } else {
-        batch = batchOf(rows.filter((row) => row.watermark > sink.sent), sink.orgId)
+        batch = batchOf(rows.filter((row) => row.watermark > sink.sent), sink.view)
       }
       let taken: boolean
       try {
@@ -159,13 +159,14 @@ export const make = Effect.gen(function*() {
    * Opens a subscription in the current scope and returns its step: each step yields the next batch, if any, and
    * the state to step from next. The stream API and `follow` both drive it.
    */
-  const open = ({ after, batchSize, onLive, orgId, topic }: SubscribeOptions) =>
+  const open = ({ after, audience, batchSize, filter, onLive, topic }: SubscribeOptions) =>
     Effect.gen(function*() {
       const tail = yield* RcMap.get(tails, topic)
       // A fast-path subscriber only ever finds the fell-behind word in its inbox.
       const inbox: Inbox = yield* Queue.bounded<Batch | typeof FellBehind>(onLive === undefined ? config.liveBuffer : 1)
+      const view = makeView(audience, filter)
       const sink: Sink = {
-        orgId,
+        view,
         sent: after,
         live: false,
         deliver: onLive ?? ((batch) => Queue.unsafeOffer(inbox, batch)),
@@ -180,7 +181,7 @@ export const make = Effect.gen(function*() {
       const batch = (rows: ReadonlyArray<JournalRow>, through: number, head: number, replayComplete: boolean) =>
         Effect.map(Ref.get(tail.lastRead), (tailHead): Batch => ({
           topic,
-          updates: visibleTo(rows, orgId),
+          updates: visibleRows(view, rows),
           through,
           head: Math.max(head, tailHead, through),
           replayComplete

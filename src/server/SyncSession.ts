@@ -11,7 +11,7 @@ import type { TopicWatermark } from "../protocol/Watermark.js"
 import type { Catalog } from "../protocol/TopicCatalog.js"
 import { wireNameOf } from "../protocol/TopicCatalog.js"
 import type { Batch } from "../services/Hub.js"
-import { Hub } from "../services/Hub.js"
+import { Audience, Hub } from "../services/Hub.js"
 import type { JournalRow } from "../services/Journal.js"
 import { Sequencer } from "../services/Sequencer.js"
 import type { Principal } from "../services/TokenVerifier.js"
@@ -168,7 +168,7 @@ export const makeSession = (options: {
     /** Forwards one topic's batches: replay and catch-up from the subscription's stream, live ones from the tail. */
     const forward = (state: Joined, wireName: string, subscription: Subscription, after: number, batchSize: number) =>
       hub.follow(
-        { topic: wireName, after, orgId: principal.orgId, batchSize, onLive: offerLive(state, subscription, batchSize) },
+        { topic: wireName, after, audience: Audience.org(principal.orgId), batchSize, onLive: offerLive(state, subscription, batchSize) },
         (batch) =>
           Effect.gen(function*() {
             const replayEnd = batch.replayComplete && !sentReplayEnd.has(wireName)

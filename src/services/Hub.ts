@@ -7,11 +7,11 @@ import type { UnknownTopic } from "./Topic.js"
 /** Rows of one topic for one subscriber, in watermark order, continuing exactly where the previous batch ended. */
 export interface Batch {
   readonly topic: string
-  /** The rows this subscriber may see (its org's), in watermark order. */
+  /** The rows this subscriber may see (its audience's, within its filter), in watermark order. */
   readonly updates: ReadonlyArray<JournalRow>
   /**
-   * The watermark through which the subscriber is now caught up: the last update's, or beyond it when rows of
-   * other orgs were skipped (I7). A client that persists it resumes without a gap.
+   * The watermark through which the subscriber is now caught up: the last update's, or beyond it when rows it may
+   * not see were skipped (I7), or the journal has no row there. A client that persists it resumes without a gap.
    */
   readonly through: number
   /** The topic's head as far as this process knows: at least `through`. */
@@ -20,12 +20,35 @@ export interface Batch {
   readonly replayComplete: boolean
 }
 
+/**
+ * Whose rows a subscription receives (I7): one org's, or every org's. Every org's is only for trusted, in-process
+ * callers such as `khala tail`, and must be asked for by name: there is no default.
+ */
+export type Audience =
+  | { readonly _tag: "Org"; readonly orgId: string }
+  | { readonly _tag: "AllOrgs" }
+
+export const Audience = {
+  org: (orgId: string): Audience => ({ _tag: "Org", orgId }),
+  allOrgs: { _tag: "AllOrgs" } as Audience
+} as const
+
+/**
+ * Which documents of the topic a subscription follows (SPEC §6a): the given keys, or the keys with a prefix. Rows
+ * outside it are skipped exactly like another org's: the subscriber's watermark still moves past them.
+ */
+export type DocFilter =
+  | { readonly _tag: "DocKeys"; readonly docKeys: ReadonlySet<string> }
+  | { readonly _tag: "DocKeyPrefix"; readonly prefix: string }
+
 export interface SubscribeOptions {
   readonly topic: string
   /** Resume point: the subscriber receives exactly the rows with a higher watermark (I4). */
   readonly after: number
-  /** Only rows of this org (I7); every org's when absent (trusted, in-process callers such as `khala tail`). */
-  readonly orgId?: string | undefined
+  /** Whose rows: one org's (I7), or every org's for trusted in-process callers. */
+  readonly audience: Audience
+  /** Only these documents; every document of the audience when absent. */
+  readonly filter?: DocFilter | undefined
   /** Most rows per replay read. */
   readonly batchSize: number
   /**

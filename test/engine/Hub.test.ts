@@ -1,7 +1,7 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Queue, Stream } from "effect"
 import type { Batch } from "../../src/services/Hub.js"
-import { Hub } from "../../src/services/Hub.js"
+import { Audience, Hub } from "../../src/services/Hub.js"
 import { Journal } from "../../src/services/Journal.js"
 import { Publisher } from "../../src/services/Publisher.js"
 import { Sequencer } from "../../src/services/Sequencer.js"
@@ -21,7 +21,7 @@ const publish = (topic: string, docKey: string, orgId = "org_a") =>
 const collect = (topic: string, after: number, orgId = "org_a", batchSize = 200) =>
   Effect.gen(function*() {
     const batches = yield* Queue.unbounded<Batch>()
-    const fiber = yield* (yield* Hub).subscribe({ topic, after, orgId, batchSize }).pipe(
+    const fiber = yield* (yield* Hub).subscribe({ topic, after, audience: Audience.org(orgId), batchSize }).pipe(
       Stream.runForEach((batch) => Queue.offer(batches, batch)),
       Effect.forkScoped
     )
@@ -93,7 +93,7 @@ describe.each(providers)("hub: $name", (provider) => {
           const topic = yield* newTopic
           yield* Effect.forEach([1, 2, 3], (i) => publish(topic, `d${i}`))
           yield* (yield* Journal).prune(topic, 3)
-          const error = yield* (yield* Hub).subscribe({ topic, after: 1, orgId: "org_a", batchSize: 10 }).pipe(
+          const error = yield* (yield* Hub).subscribe({ topic, after: 1, audience: Audience.org("org_a"), batchSize: 10 }).pipe(
             Stream.runDrain,
             Effect.flip
           )
@@ -107,7 +107,7 @@ describe.each(providers)("hub: $name", (provider) => {
           const topic = yield* newTopic
           const hub = yield* Hub
           // a slow consumer: pulls one batch, then stalls while many appends go by
-          const slowPull = yield* Stream.toPull(hub.subscribe({ topic, after: 0, orgId: "org_a", batchSize: 50 }))
+          const slowPull = yield* Stream.toPull(hub.subscribe({ topic, after: 0, audience: Audience.org("org_a"), batchSize: 50 }))
           yield* slowPull
           const fast = yield* collect(topic, 0)
           const total = 600

@@ -8,7 +8,7 @@ import * as JournalMemory from "../../src/storage/memory/JournalMemory.js"
 import * as MemoryStore from "../../src/storage/memory/MemoryStore.js"
 import * as SequencerMemory from "../../src/storage/memory/SequencerMemory.js"
 import type { Batch } from "../../src/services/Hub.js"
-import { Hub } from "../../src/services/Hub.js"
+import { Audience, Hub } from "../../src/services/Hub.js"
 import { Journal } from "../../src/services/Journal.js"
 import { Publisher } from "../../src/services/Publisher.js"
 import { Sequencer } from "../../src/services/Sequencer.js"
@@ -43,7 +43,7 @@ describe("hub fan-out", () => {
       const queues = yield* Effect.forEach(Array.from({ length: subscribers }), () =>
         Effect.gen(function*() {
           const queue = yield* Queue.unbounded<Batch>()
-          yield* hub.subscribe({ topic, after: 0, orgId: "org", batchSize: 200 }).pipe(
+          yield* hub.subscribe({ topic, after: 0, audience: Audience.org("org"), batchSize: 200 }).pipe(
             Stream.runForEach((b) => Queue.offer(queue, b)),
             Effect.forkScoped
           )

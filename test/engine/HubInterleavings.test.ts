@@ -2,7 +2,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Runtime, Stream } from "effect"
 import fc from "fast-check"
 import type { Batch } from "../../src/services/Hub.js"
-import { Hub } from "../../src/services/Hub.js"
+import { Audience, Hub } from "../../src/services/Hub.js"
 import { Journal } from "../../src/services/Journal.js"
 import { Publisher } from "../../src/services/Publisher.js"
 import { Sequencer } from "../../src/services/Sequencer.js"
@@ -69,7 +69,7 @@ const check = (steps: ReadonlyArray<Step>, refusals: ReadonlyArray<boolean>) =>
           apply(client, batch)
           return true
         }
-        const options = { topic, after: client.persisted, orgId: "a", batchSize: 3, onLive }
+        const options = { topic, after: client.persisted, audience: Audience.org("a"), batchSize: 3, onLive }
         // the stream client uses the stream API, the others the loop sessions use
         client.fiber = yield* (client.live === "stream"
           ? hub.subscribe(options).pipe(Stream.runForEach((batch) => Effect.sync(() => apply(client, batch))))

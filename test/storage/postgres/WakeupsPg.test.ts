@@ -4,7 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Queue, Redacted, Stream } from "effect"
 import * as KhalaPg from "../../../src/layers/KhalaPg.js"
 import type { Batch } from "../../../src/services/Hub.js"
-import { Hub } from "../../../src/services/Hub.js"
+import { Audience, Hub } from "../../../src/services/Hub.js"
 import { Publisher } from "../../../src/services/Publisher.js"
 import { postgresAvailable, testDatabase } from "../../support/Postgres.js"
 
@@ -28,7 +28,7 @@ describe.skipIf(!postgresAvailable)("wake-ups across processes", () => {
       const writer = yield* node(url, {})
       const batches = yield* Queue.unbounded<Batch>()
       yield* Hub.pipe(
-        Effect.map((hub) => hub.subscribe({ topic, after: 0, batchSize: 100 })),
+        Effect.map((hub) => hub.subscribe({ topic, after: 0, audience: Audience.allOrgs, batchSize: 100 })),
         Stream.unwrap,
         Stream.runForEach((b) => Queue.offer(batches, b)),
         Effect.provide(reader),
@@ -62,7 +62,7 @@ describe.skipIf(!postgresAvailable)("wake-ups across processes", () => {
       const writer = yield* node(url, { KHALA_NOTIFY: "false" })
       const received: Array<string> = []
       yield* Hub.pipe(
-        Effect.map((hub) => hub.subscribe({ topic, after: 0, batchSize: 100 })),
+        Effect.map((hub) => hub.subscribe({ topic, after: 0, audience: Audience.allOrgs, batchSize: 100 })),
         Stream.unwrap,
         Stream.runForEach((b) => Effect.sync(() => received.push(...b.updates.map((u) => u.docKey)))),
         Effect.provide(reader),
