@@ -163,7 +163,7 @@ const open = async ({ mode: requested, resumeAfter, sockets: count, url }: OpenR
     opened.forEach((ws) => ws.terminate())
     throw error
   }
-  sockets.push(...opened)
+  for (const socket of opened) sockets.push(socket)
   return { opened: opened.length }
 }
 

@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import type { ClientProtocol, OpenRequest, Report, ReplayRequest } from "./clientProcess.js"
+import type { ClientProtocol, OpenRequest, ReplayRequest, Report } from "./clientProcess.js"
 import { caller } from "./ipc.js"
 import { forkBenchScript } from "./processes.js"
 import { concatSamples } from "./stats.js"

@@ -35,7 +35,11 @@ export const benchDatabase = Effect.acquireRelease(
 )
 
 /** Runs `writers` loops of `once` until `seconds` have passed; operations per second. */
-const rate = <E, R>(writers: number, seconds: number, once: (writer: number, i: number) => Effect.Effect<unknown, E, R>) =>
+const rate = <E, R>(
+  writers: number,
+  seconds: number,
+  once: (writer: number, i: number) => Effect.Effect<unknown, E, R>
+) =>
   Effect.gen(function*() {
     const start = yield* Clock.currentTimeMillis
     const deadline = start + seconds * 1000
@@ -148,7 +152,13 @@ const callerTransactions = (writers: number, seconds: number, topics: number) =>
       khala: (w: number, i: number) =>
         sql.withTransaction(Effect.zipRight(
           authority(w, i),
-          publisher.publish({ topic: topicOf(w), docKey: `doc-${w}-${i}`, docVersion: 1, orgId: "org", payload: { w, i } })
+          publisher.publish({
+            topic: topicOf(w),
+            docKey: `doc-${w}-${i}`,
+            docVersion: 1,
+            orgId: "org",
+            payload: { w, i }
+          })
         ))
     }
     // interleaved rounds, so that drift of the machine spreads over all three shapes alike
@@ -159,7 +169,9 @@ const callerTransactions = (writers: number, seconds: number, topics: number) =>
         totals[shape] += (yield* rate(writers, seconds / rounds, shapes[shape])) / rounds
       }
     }
-    const scenario = `caller transaction with a publish, ${writers} callers, ${topics === 1 ? "one topic" : `${topics} topics`}`
+    const scenario = `caller transaction with a publish, ${writers} callers, ${
+      topics === 1 ? "one topic" : `${topics} topics`
+    }`
     const perTransaction = (perSecond: number) => 1000 / perSecond
     return [
       figure({

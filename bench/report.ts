@@ -17,7 +17,9 @@ const round = (n: number) => (Number.isNaN(n) ? "" : Math.abs(n) >= 100 ? Math.r
 export const printTable = (figures: ReadonlyArray<Figure>) => {
   const rows = [
     ["scenario", "figure", "value", "unit", "baseline", "baseline value", "ratio"],
-    ...figures.map((f) => [f.scenario, f.figure, round(f.value), f.unit, f.baseline, round(f.baselineValue), round(f.ratio)])
+    ...figures.map((
+      f
+    ) => [f.scenario, f.figure, round(f.value), f.unit, f.baseline, round(f.baselineValue), round(f.ratio)])
   ]
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  "))

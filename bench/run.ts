@@ -103,7 +103,9 @@ const main = Effect.gen(function*() {
     console.error(`bench: ${name}…`)
     // A failed scenario is reported and the others still run; its processes were stopped by its scope.
     yield* scenarios[name]!.pipe(
-      Effect.map((result) => figures.push(...result)),
+      Effect.map((result) => {
+        for (const figure of result) figures.push(figure)
+      }),
       Effect.catchAllCause((cause) =>
         Effect.sync(() => {
           const error = Cause.pretty(cause)

@@ -1,6 +1,6 @@
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
-import { SqlClient } from "@effect/sql"
 import { Documents, EmbeddedPostgres, Journal, KhalaMemory, KhalaPg } from "khala"
 import * as Runs from "./Runs.js"
 

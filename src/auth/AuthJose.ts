@@ -1,5 +1,3 @@
-import type { JWTHeaderParameters, JWTPayload, JWTVerifyOptions } from "jose"
-import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from "jose"
 import {
   Array as Arr,
   Clock,
@@ -13,6 +11,8 @@ import {
   Redacted,
   Schema
 } from "effect"
+import type { JWTHeaderParameters, JWTPayload, JWTVerifyOptions } from "jose"
+import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from "jose"
 import { randomBytes, randomUUID } from "node:crypto"
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
@@ -130,16 +130,19 @@ export const make = (
     Effect.tryPromise({ try: () => jwtVerify(token, keyFor(key), verifyOptions), catch: fromJoseError })
 
   const toPrincipal = (payload: JWTPayload): Either.Either<Principal, Unauthorized> =>
-    Either.flatMap(Either.mapLeft(decodeClaims(payload), badClaim), (claims) =>
-      options.claimsVersion !== undefined && String(claims.oa_claims_version) !== options.claimsVersion
-        ? Either.left(unauthorized("bad_claim", `token's "oa_claims_version" claim has an unexpected value`))
-        : Either.right({
-          subject: claims.sub,
-          orgId: claims.oa_org_id,
-          scopes: normalizeScopes(claims.oa_sync_scopes),
-          tokenId: claims.jti,
-          expiresAt: new Date(claims.exp * 1000)
-        }))
+    Either.flatMap(
+      Either.mapLeft(decodeClaims(payload), badClaim),
+      (claims) =>
+        options.claimsVersion !== undefined && String(claims.oa_claims_version) !== options.claimsVersion
+          ? Either.left(unauthorized("bad_claim", `token's "oa_claims_version" claim has an unexpected value`))
+          : Either.right({
+            subject: claims.sub,
+            orgId: claims.oa_org_id,
+            scopes: normalizeScopes(claims.oa_sync_scopes),
+            tokenId: claims.jti,
+            expiresAt: new Date(claims.exp * 1000)
+          })
+    )
 
   const verify = (token: string): Effect.Effect<Principal, Unauthorized> =>
     Effect.gen(function*() {
@@ -239,8 +242,10 @@ const optionalText = (name: string, description: string) =>
 export const AuthConfig = Config.all({
   keys: Config.redacted("KHALA_AUTH_HS256_KEYS").pipe(
     Config.mapOrFail((value) =>
-      Either.mapLeft(parseKeyring(Redacted.value(value)), (message) =>
-        ConfigError.InvalidData(["KHALA_AUTH_HS256_KEYS"], message))
+      Either.mapLeft(
+        parseKeyring(Redacted.value(value)),
+        (message) => ConfigError.InvalidData(["KHALA_AUTH_HS256_KEYS"], message)
+      )
     ),
     Config.withDefault([]),
     Config.withDescription(

@@ -12,7 +12,14 @@ const khala = Command.make("khala").pipe(
       "KHALA_DATA_DIR, default ./.khala), KHALA_HOST, KHALA_PORT, KHALA_AUTH_HS256_KEYS, KHALA_POLL_INTERVAL_MS and " +
       "more (see the README)."
   ),
-  Command.withSubcommands([Serve.command, Migrate.command, Publish.command, Tail.command, Token.command, Retention.command])
+  Command.withSubcommands([
+    Serve.command,
+    Migrate.command,
+    Publish.command,
+    Tail.command,
+    Token.command,
+    Retention.command
+  ])
 )
 
 export const run = Command.run(khala, { name: "khala", version: "0.1.0" })

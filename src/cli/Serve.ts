@@ -4,10 +4,13 @@ import * as AuthJose from "../auth/AuthJose.js"
 import * as HttpServer from "../server/HttpServer.js"
 import { layerKhala } from "./Runtime.js"
 
-export const command = Command.make("serve", {}, () =>
-  Layer.launch(HttpServer.layer.pipe(Layer.provide(layerKhala), Layer.provide(AuthJose.layerConfig)))).pipe(
-    Command.withDescription(
-      "Migrate, then serve Khala on KHALA_HOST:KHALA_PORT: the Phoenix socket at /socket/websocket, GET /healthz, and " +
-        "GET /readyz (ready when the database answers)"
-    )
+export const command = Command.make(
+  "serve",
+  {},
+  () => Layer.launch(HttpServer.layer.pipe(Layer.provide(layerKhala), Layer.provide(AuthJose.layerConfig)))
+).pipe(
+  Command.withDescription(
+    "Migrate, then serve Khala on KHALA_HOST:KHALA_PORT: the Phoenix socket at /socket/websocket, GET /healthz, and " +
+      "GET /readyz (ready when the database answers)"
   )
+)

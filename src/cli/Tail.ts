@@ -42,7 +42,12 @@ export const command = Command.make(
     Effect.gen(function*() {
       const topic = topicName(args.topic)
       if (args.follow) {
-        const stream = (yield* Hub).subscribe({ topic, after: args.after, audience: Audience.allOrgs, batchSize: pageSize }).pipe(
+        const stream = (yield* Hub).subscribe({
+          topic,
+          after: args.after,
+          audience: Audience.allOrgs,
+          batchSize: pageSize
+        }).pipe(
           Stream.flatMap((batch) => Stream.fromIterable(batch.updates))
         )
         return yield* Option.match(args.limit, { onNone: () => stream, onSome: (n) => Stream.take(stream, n) }).pipe(

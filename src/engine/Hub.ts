@@ -1,14 +1,13 @@
 import { Chunk, Config, Duration, Effect, Layer, Option, Queue, RcMap, Ref, Schedule, Stream } from "effect"
+import { integerWithin } from "../services/ConfigInteger.js"
 import type { Batch, SubscribeOptions } from "../services/Hub.js"
 import { Hub } from "../services/Hub.js"
-import type { JournalRow } from "../services/Journal.js"
-import type { StaleCursor } from "../services/Journal.js"
+import type { JournalRow, StaleCursor } from "../services/Journal.js"
 import { Journal } from "../services/Journal.js"
-import type { StorageError } from "../services/StorageError.js"
 import { Sequencer } from "../services/Sequencer.js"
+import type { StorageError } from "../services/StorageError.js"
 import { UnknownTopic } from "../services/Topic.js"
 import { Wakeups } from "../services/Wakeups.js"
-import { integerWithin } from "../services/ConfigInteger.js"
 import type { View } from "./Audience.js"
 import { makeView, visibleRows } from "./Audience.js"
 
@@ -59,7 +58,6 @@ interface State {
 }
 
 type Step = Effect.Effect<readonly [Batch | undefined, State], StaleCursor | UnknownTopic | StorageError>
-
 
 /** The stream's live inbox: batches for stream subscribers, and the word that the subscriber fell behind. */
 const FellBehind = Symbol.for("khala/Hub/FellBehind")
@@ -222,11 +220,12 @@ export const make = Effect.gen(function*() {
   const initial = (options: SubscribeOptions): State => ({ phase: "replay", sent: options.after })
 
   const subscribe = (options: SubscribeOptions) =>
-    Stream.unwrapScoped(Effect.map(open(options), (step) =>
-      Stream.unfoldChunkEffect(initial(options), (state) =>
-        Effect.map(step(state), ([batch, next]) =>
-          Option.some([batch === undefined ? Chunk.empty<Batch>() : Chunk.of(batch), next] as const)
-        ))))
+    Stream.unwrapScoped(
+      Effect.map(open(options), (step) =>
+        Stream.unfoldChunkEffect(initial(options), (state) =>
+          Effect.map(step(state), ([batch, next]) =>
+            Option.some([batch === undefined ? Chunk.empty<Batch>() : Chunk.of(batch), next] as const))))
+    )
 
   // A loop rather than a stream: a session holds one per subscribed topic for as long as it lives, and a stream's
   // machinery costs several times the memory of the subscription itself.

@@ -18,8 +18,10 @@ export const make = Effect.gen(function*() {
   const wakeups = yield* Wakeups
 
   const signal = (outcomes: ReadonlyArray<PublishOutcome>) =>
-    Effect.flatMap(appender.inTransaction, (inTransaction) =>
-      inTransaction ? Effect.void : wakeups.committed(appendedHeads(outcomes)))
+    Effect.flatMap(
+      appender.inTransaction,
+      (inTransaction) => inTransaction ? Effect.void : wakeups.committed(appendedHeads(outcomes))
+    )
 
   const groupCommit = yield* GroupCommit.make({
     publishBatch: appender.appendAll,
@@ -29,14 +31,17 @@ export const make = Effect.gen(function*() {
 
   return Publisher.of({
     publish: (update) =>
-      Effect.flatMap(prepareUpdate(update), (prepared) =>
-        Effect.flatMap(appender.inTransaction, (inTransaction) =>
-          inTransaction
-            // the per-call path: the append belongs to the caller's commit
-            ? appender.appendOne(prepared)
-            : groupCommit.enabled
-            ? groupCommit.publish(prepared)
-            : Effect.tap(appender.appendOne(prepared), (outcome) => wakeups.committed(appendedHeads([outcome]))))),
+      Effect.flatMap(
+        prepareUpdate(update),
+        (prepared) =>
+          Effect.flatMap(appender.inTransaction, (inTransaction) =>
+            inTransaction
+              // the per-call path: the append belongs to the caller's commit
+              ? appender.appendOne(prepared)
+              : groupCommit.enabled
+              ? groupCommit.publish(prepared)
+              : Effect.tap(appender.appendOne(prepared), (outcome) => wakeups.committed(appendedHeads([outcome]))))
+      ),
     publishAll: (updates) => Effect.flatMap(prepareAll(updates), appender.appendAll).pipe(Effect.tap(signal))
   })
 })

@@ -1,10 +1,10 @@
 import type { ConfigError } from "effect"
 import { Config, Effect, Layer, Option, Runtime, Schedule, Stream, SubscriptionRef } from "effect"
+import { integerWithin } from "../services/ConfigInteger.js"
 import { HeadSignals } from "../services/HeadSignals.js"
 import { Sequencer } from "../services/Sequencer.js"
 import type { TopicHead, WatchedTopic } from "../services/Wakeups.js"
 import { Wakeups } from "../services/Wakeups.js"
-import { integerWithin } from "../services/ConfigInteger.js"
 
 export const WakeupsConfig = Config.all({
   pollInterval: integerWithin("KHALA_POLL_INTERVAL_MS", 1, 60_000).pipe(

@@ -1,13 +1,13 @@
-import { PgClient } from "@effect/sql-pg"
 import type { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import type { ConfigError } from "effect"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
+import { integerWithin } from "../services/ConfigInteger.js"
 import { HeadSignals } from "../services/HeadSignals.js"
 import { StorageError } from "../services/StorageError.js"
 import * as EmbeddedPostgres from "../storage/embedded/EmbeddedPostgres.js"
 import * as HeadSignalsPg from "../storage/postgres/HeadSignalsPg.js"
 import { causeMessage } from "../storage/postgres/PgErrors.js"
-import { integerWithin } from "../services/ConfigInteger.js"
 
 /** Where Khala keeps its data: a Postgres server, or (without one) an embedded Postgres in a data directory. */
 export const DatabaseConfig = Config.all({
@@ -33,8 +33,8 @@ const applicationName = "khala"
  * `DATABASE_URL` when set (`NOTIFY` between processes), else the embedded database in `KHALA_DATA_DIR`, which serves
  * one process, through the same SQL.
  */
-export const layerConfig: Layer.Layer<SqlClient.SqlClient | HeadSignals, ConfigError.ConfigError | StorageError> =
-  Layer.unwrapEffect(
+export const layerConfig: Layer.Layer<SqlClient.SqlClient | HeadSignals, ConfigError.ConfigError | StorageError> = Layer
+  .unwrapEffect(
     Effect.map(DatabaseConfig, (config) =>
       Option.match(config.url, {
         onSome: (url) =>

@@ -8,12 +8,12 @@
  *
  * @since 0.1.0
  */
+import { sha256 } from "@noble/hashes/sha2"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { canonicalize, type CanonicalJsonError } from "./CanonicalJson.js"
-import { sha256 } from "@noble/hashes/sha2"
 
 /**
  * The JSON rendering of a payload hash: `sha256:` followed by 64 lowercase hex digits.
@@ -125,10 +125,13 @@ export const payloadHashOfCanonical: (canonicalJson: string) => PayloadHash = po
  * @since 0.1.0
  */
 export const digestBytes = (json: unknown): Effect.Effect<Uint8Array, CanonicalJsonError> =>
-  Effect.flatMap(canonicalize(json), (canonical) =>
-    Effect.promise(() => globalThis.crypto.subtle.digest("SHA-256", utf8(canonical))).pipe(
-      Effect.map((buffer) => new Uint8Array(buffer))
-    ))
+  Effect.flatMap(
+    canonicalize(json),
+    (canonical) =>
+      Effect.promise(() => globalThis.crypto.subtle.digest("SHA-256", utf8(canonical))).pipe(
+        Effect.map((buffer) => new Uint8Array(buffer))
+      )
+  )
 
 /**
  * `sha256:<hex>` of a JSON value computed with Web Crypto.

@@ -4,8 +4,8 @@
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
 import type * as Either from "effect/Either"
+import { createHash } from "node:crypto"
 import type { CanonicalJsonError } from "./CanonicalJson.js"
 import { makeHasher, type PayloadHash } from "./PayloadHash.js"
 

@@ -212,8 +212,7 @@ export const close = (joinRef: string | null, topic: string): Frame => ({
  *
  * @since 0.1.0
  */
-export const phoenixHeartbeatReply = (ref: string | null): Frame =>
-  reply(null, ref, phoenixTopic, "ok", {})
+export const phoenixHeartbeatReply = (ref: string | null): Frame => reply(null, ref, phoenixTopic, "ok", {})
 
 /**
  * Whether a decoded payload is a JSON object (not an array, not null), as every channel request payload is.

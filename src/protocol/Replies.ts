@@ -177,4 +177,3 @@ export const errorPayload = (options: {
     ...(options.requestId !== undefined ? { request_id: options.requestId } : {})
   }
 }
-

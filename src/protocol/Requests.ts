@@ -12,7 +12,7 @@ import { identity } from "effect/Function"
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import { maxReplayBatchSize, maxTopicsPerRequest, defaultReplayBatchSize, SyncEvent } from "./SyncChannel.js"
+import { defaultReplayBatchSize, maxReplayBatchSize, maxTopicsPerRequest, SyncEvent } from "./SyncChannel.js"
 import { TopicWatermark, Watermark } from "./Watermark.js"
 
 /**

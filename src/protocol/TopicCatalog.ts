@@ -217,9 +217,9 @@ export const make = (options: Options = {}): Either.Either<Catalog, TopicCatalog
 
     const declared: Array<Declared> = []
     for (const desc of [SyncTopicSchema, ...(options.enums ?? [])]) {
-      declared.push(...(yield* fromEnumValues(desc)))
+      for (const topic of yield* fromEnumValues(desc)) declared.push(topic)
     }
-    declared.push(...(options.topics ?? []).map(fromDefinition))
+    for (const definition of options.topics ?? []) declared.push(fromDefinition(definition))
 
     const topics: Array<TopicInfo> = []
     const byWire = new Map<string, TopicInfo>()

@@ -1,20 +1,20 @@
 import { Effect, Either, FiberMap, Option } from "effect"
 import * as PhoenixFrame from "../protocol/PhoenixFrame.js"
 import * as Replies from "../protocol/Replies.js"
+import type { StaleTopic } from "../protocol/Replies.js"
 import * as Requests from "../protocol/Requests.js"
 import * as SyncChannel from "../protocol/SyncChannel.js"
-import * as TopicAccess from "./TopicAccess.js"
-import * as UpdateBatch from "../protocol/UpdateBatch.js"
-import type { SerializedUpdate } from "../protocol/UpdateBatch.js"
-import type { StaleTopic } from "../protocol/Replies.js"
-import type { TopicWatermark } from "../protocol/Watermark.js"
 import type { Catalog } from "../protocol/TopicCatalog.js"
 import { wireNameOf } from "../protocol/TopicCatalog.js"
+import * as UpdateBatch from "../protocol/UpdateBatch.js"
+import type { SerializedUpdate } from "../protocol/UpdateBatch.js"
+import type { TopicWatermark } from "../protocol/Watermark.js"
 import type { Batch } from "../services/Hub.js"
 import { Audience, Hub } from "../services/Hub.js"
 import type { JournalRow } from "../services/Journal.js"
 import { Sequencer } from "../services/Sequencer.js"
 import type { Principal } from "../services/TokenVerifier.js"
+import * as TopicAccess from "./TopicAccess.js"
 
 type Frame = PhoenixFrame.Frame
 const topic = SyncChannel.channelTopic
@@ -107,7 +107,10 @@ export const makeSession = (options: {
 
     const watermarks = (state: Joined) =>
       Effect.sync(() =>
-        Array.from(state.subscriptions.values(), (s): TopicWatermark => ({ topic: s.requestedAs, watermark: s.through }))
+        Array.from(
+          state.subscriptions.values(),
+          (s): TopicWatermark => ({ topic: s.requestedAs, watermark: s.through })
+        )
       )
 
     const stopAll = (state: Joined) =>
@@ -168,7 +171,13 @@ export const makeSession = (options: {
     /** Forwards one topic's batches: replay and catch-up from the subscription's stream, live ones from the tail. */
     const forward = (state: Joined, wireName: string, subscription: Subscription, after: number, batchSize: number) =>
       hub.follow(
-        { topic: wireName, after, audience: Audience.org(principal.orgId), batchSize, onLive: offerLive(state, subscription, batchSize) },
+        {
+          topic: wireName,
+          after,
+          audience: Audience.org(principal.orgId),
+          batchSize,
+          onLive: offerLive(state, subscription, batchSize)
+        },
         (batch) =>
           Effect.gen(function*() {
             const replayEnd = batch.replayComplete && !sentReplayEnd.has(wireName)
@@ -200,19 +209,27 @@ export const makeSession = (options: {
               })
             ),
           UnknownTopic: (error) =>
-            push(state.joinRef, SyncChannel.SyncEvent.error, Replies.errorPayload({
-              code: "forbidden_topic",
-              message: error.message,
-              forbiddenTopics: [subscription.requestedAs]
-            })),
+            push(
+              state.joinRef,
+              SyncChannel.SyncEvent.error,
+              Replies.errorPayload({
+                code: "forbidden_topic",
+                message: error.message,
+                forbiddenTopics: [subscription.requestedAs]
+              })
+            ),
           StorageError: (error) =>
             Effect.zipRight(
               Effect.logWarning(`subscription to ${wireName} failed`, error),
-              push(state.joinRef, SyncChannel.SyncEvent.error, Replies.errorPayload({
-                code: "internal",
-                message: `delivery of ${subscription.requestedAs} failed; resubscribe from your watermark`,
-                retryAfterMs: 1000
-              }))
+              push(
+                state.joinRef,
+                SyncChannel.SyncEvent.error,
+                Replies.errorPayload({
+                  code: "internal",
+                  message: `delivery of ${subscription.requestedAs} failed; resubscribe from your watermark`,
+                  retryAfterMs: 1000
+                })
+              )
             )
         }),
         // A failed subscription ends alone; the client resubscribes from its watermark.
@@ -235,32 +252,44 @@ export const makeSession = (options: {
           subscriptions: new Map()
         }
         joined = Option.some(state)
-        yield* sendFrame(PhoenixFrame.reply(joinRef, frame.ref, topic, "ok", Replies.joinReply({
-          subscriptionId: state.subscriptionId,
-          allowedTopics,
-          currentWatermarks: []
-        })))
+        yield* sendFrame(PhoenixFrame.reply(
+          joinRef,
+          frame.ref,
+          topic,
+          "ok",
+          Replies.joinReply({
+            subscriptionId: state.subscriptionId,
+            allowedTopics,
+            currentWatermarks: []
+          })
+        ))
       })
 
     const subscribe = (state: Joined, frame: Frame) =>
       Effect.gen(function*() {
         const decoded = Requests.decodeSubscribe(frame.payload)
         if (Either.isLeft(decoded)) {
-          return yield* replyError(frame, Replies.errorPayload({
-            code: "bad_subscription",
-            message: decoded.left.message,
-            requestId: decoded.left.requestId
-          }))
+          return yield* replyError(
+            frame,
+            Replies.errorPayload({
+              code: "bad_subscription",
+              message: decoded.left.message,
+              requestId: decoded.left.requestId
+            })
+          )
         }
         const request = decoded.right
         const resolved = TopicAccess.resolveSubscribe(request, catalog, principal.scopes)
         if (resolved.forbidden.length > 0) {
-          return yield* replyError(frame, Replies.errorPayload({
-            code: "forbidden_topic",
-            message: `not allowed: ${resolved.forbidden.join(", ")}`,
-            forbiddenTopics: resolved.forbidden,
-            requestId: request.requestId
-          }))
+          return yield* replyError(
+            frame,
+            Replies.errorPayload({
+              code: "forbidden_topic",
+              message: `not allowed: ${resolved.forbidden.join(", ")}`,
+              forbiddenTopics: resolved.forbidden,
+              requestId: request.requestId
+            })
+          )
         }
         // A resume point below the retention floor would replay partially: refuse the whole request (I8).
         const positions = yield* sequencer.positions(resolved.topics.map((t) => t.topic.wireName))
@@ -291,11 +320,14 @@ export const makeSession = (options: {
           subscription: { requestedAs: t.requestedAs, through: Option.getOrElse(t.resumeAfter, () => 0) }
         }))
         // The reply goes out before any replay batch, so it reports the resume points (SPEC §5).
-        yield* replyOk(frame, Replies.subscribeReply({
-          subscriptionId: state.subscriptionId,
-          topics: started.map((s) => s.subscription.requestedAs),
-          currentWatermarks: started.map((s) => ({ topic: s.subscription.requestedAs, watermark: s.after }))
-        }))
+        yield* replyOk(
+          frame,
+          Replies.subscribeReply({
+            subscriptionId: state.subscriptionId,
+            topics: started.map((s) => s.subscription.requestedAs),
+            currentWatermarks: started.map((s) => ({ topic: s.subscription.requestedAs, watermark: s.after }))
+          })
+        )
         for (const s of started) {
           state.subscriptions.set(s.wireName, s.subscription)
           sentReplayEnd.delete(s.wireName)
@@ -311,20 +343,26 @@ export const makeSession = (options: {
       Effect.gen(function*() {
         const decoded = Requests.decodeUnsubscribe(frame.payload)
         if (Either.isLeft(decoded)) {
-          return yield* replyError(frame, Replies.errorPayload({
-            code: "bad_subscription",
-            message: decoded.left.message
-          }))
+          return yield* replyError(
+            frame,
+            Replies.errorPayload({
+              code: "bad_subscription",
+              message: decoded.left.message
+            })
+          )
         }
         for (const name of decoded.right.topics) {
           const wireName = wireNameOf(catalog, name)
           state.subscriptions.delete(wireName)
           yield* FiberMap.remove(fibers, wireName)
         }
-        yield* replyOk(frame, Replies.unsubscribeReply({
-          subscriptionId: state.subscriptionId,
-          topics: Array.from(state.subscriptions.values(), (s) => s.requestedAs)
-        }))
+        yield* replyOk(
+          frame,
+          Replies.unsubscribeReply({
+            subscriptionId: state.subscriptionId,
+            topics: Array.from(state.subscriptions.values(), (s) => s.requestedAs)
+          })
+        )
       })
 
     const heartbeat = (state: Joined, frame: Frame) =>
@@ -338,7 +376,9 @@ export const makeSession = (options: {
     const handle = (frame: Frame): Effect.Effect<void> =>
       Effect.gen(function*() {
         if (frame.topic === PhoenixFrame.phoenixTopic) {
-          if (frame.event === PhoenixFrame.PhoenixEvent.heartbeat) yield* sendFrame(PhoenixFrame.phoenixHeartbeatReply(frame.ref))
+          if (frame.event === PhoenixFrame.PhoenixEvent.heartbeat) {
+            yield* sendFrame(PhoenixFrame.phoenixHeartbeatReply(frame.ref))
+          }
           return
         }
         if (frame.topic !== topic) {
@@ -367,10 +407,13 @@ export const makeSession = (options: {
           case SyncChannel.SyncEvent.heartbeat:
             return yield* heartbeat(state, frame)
           default:
-            return yield* replyError(frame, Replies.errorPayload({
-              code: "bad_subscription",
-              message: `unknown event ${JSON.stringify(frame.event).slice(0, 80)}`
-            }))
+            return yield* replyError(
+              frame,
+              Replies.errorPayload({
+                code: "bad_subscription",
+                message: `unknown event ${JSON.stringify(frame.event).slice(0, 80)}`
+              })
+            )
         }
       }).pipe(
         Effect.catchAll((error) =>
@@ -386,8 +429,11 @@ export const makeSession = (options: {
       Option.match(joined, {
         onNone: () => Effect.void,
         onSome: (state) =>
-          Effect.flatMap(watermarks(state), (current) =>
-            push(state.joinRef, SyncChannel.SyncEvent.heartbeat, Replies.heartbeatPush({ watermarks: current })))
+          Effect.flatMap(
+            watermarks(state),
+            (current) =>
+              push(state.joinRef, SyncChannel.SyncEvent.heartbeat, Replies.heartbeatPush({ watermarks: current }))
+          )
       })
     )
 

@@ -164,17 +164,23 @@ export const makeHandler = Effect.gen(function*() {
           }
           const frame = decoded.right
           if (text.length > config.maxFrameBytes) {
-            return yield* session.replyError(frame, Replies.errorPayload({
-              code: "payload_too_large",
-              message: `frames are limited to ${config.maxFrameBytes} bytes`
-            }))
+            return yield* session.replyError(
+              frame,
+              Replies.errorPayload({
+                code: "payload_too_large",
+                message: `frames are limited to ${config.maxFrameBytes} bytes`
+              })
+            )
           }
           if (rateLimited(yield* Clock.currentTimeMillis) && frame.topic !== PhoenixFrame.phoenixTopic) {
-            return yield* session.replyError(frame, Replies.errorPayload({
-              code: "rate_limited",
-              message: `at most ${config.framesPerSecond} frames per second`,
-              retryAfterMs: 1000
-            }))
+            return yield* session.replyError(
+              frame,
+              Replies.errorPayload({
+                code: "rate_limited",
+                message: `at most ${config.framesPerSecond} frames per second`,
+                retryAfterMs: 1000
+              })
+            )
           }
           yield* session.handle(frame)
         })

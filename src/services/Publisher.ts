@@ -59,7 +59,9 @@ export const NotNewer = (topic: string): PublishOutcome => ({ _tag: "NotNewer", 
 export const appendedHeads = (outcomes: ReadonlyArray<PublishOutcome>): Array<TopicHead> => {
   const heads = new Map<string, number>()
   for (const outcome of outcomes) {
-    if (outcome._tag === "Appended") heads.set(outcome.topic, Math.max(heads.get(outcome.topic) ?? 0, outcome.watermark))
+    if (outcome._tag === "Appended") {
+      heads.set(outcome.topic, Math.max(heads.get(outcome.topic) ?? 0, outcome.watermark))
+    }
   }
   return Array.from(heads, ([topic, head]) => ({ topic, head }))
 }

@@ -84,12 +84,16 @@ describe("AuthJose verifier", () => {
         const token = yield* craft(claims(), { alg: "HS256", kid: "k2" }, k2.secret)
         expect((yield* auth.verify(token)).subject).toBe("user_1")
         // signed by the previous key of a rotated keyring
-        expect((yield* AuthJose.make([k2]).verify(yield* AuthJose.make([k1, k2]).sign({
-          subject: "s",
-          orgId: "o",
-          scopes: [],
-          ttlSeconds: 60
-        })).pipe(Effect.flip)).reason).toBe("unknown_key")
+        expect(
+          (yield* AuthJose.make([k2]).verify(
+            yield* AuthJose.make([k1, k2]).sign({
+              subject: "s",
+              orgId: "o",
+              scopes: [],
+              ttlSeconds: 60
+            })
+          ).pipe(Effect.flip)).reason
+        ).toBe("unknown_key")
       }))
 
     it.effect("an unknown kid is unknown_key; a known kid with another key's signature is bad_signature", () =>
@@ -210,7 +214,8 @@ describe("AuthJose verifier", () => {
           { oa_claims_version: undefined }
         ], (overrides) =>
           Effect.flatMap(craft(claims({ ...good, ...overrides })), (token) =>
-            Effect.map(refusal(token, verifier), (error) => error.reason)))
+            Effect.map(refusal(token, verifier), (error) =>
+              error.reason)))
         expect(reasons).toEqual([
           "bad_claim",
           "bad_claim",

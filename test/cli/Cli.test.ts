@@ -19,11 +19,14 @@ const publishArgs = (docKey: string, docVersion: number, payload: string, topic 
 
 describe("khala command line", () => {
   it.live("every command has --help", () =>
-    Effect.forEach(["serve", "migrate", "publish", "tail"], (command) =>
-      Effect.map(runCli([command, "--help"]), (result) => {
-        expect(result.code).toBe(0)
-        expect(result.stdout).toContain(command)
-      })))
+    Effect.forEach(
+      ["serve", "migrate", "publish", "tail"],
+      (command) =>
+        Effect.map(runCli([command, "--help"]), (result) => {
+          expect(result.code).toBe(0)
+          expect(result.stdout).toContain(command)
+        })
+    ))
 
   it.live("a bad configuration value is refused with a clear message", () =>
     Effect.map(runCli(["migrate"], { KHALA_DB_MAX_CONNECTIONS: "lots" }), (result) => {
@@ -66,21 +69,26 @@ describe("khala command line", () => {
         expect(after.stdout.trim().split("\n").map((line) => JSON.parse(line).watermark)).toEqual([2])
       })), { timeout: 60_000 })
 
-    it.live("tail --follow prints the journal, then live rows as they are appended", () =>
-      Effect.scoped(Effect.gen(function*() {
-        const { url } = yield* testDatabase
-        const env = { DATABASE_URL: url }
-        yield* runCli(publishArgs("before", 1, `{"n":1}`), env)
-        const follow = yield* runCli(["tail", "--topic", "runtime.run_summaries", "--follow", "--limit", "2"], env).pipe(
-          Effect.fork
-        )
-        // published while the tail follows; --limit 2 ends it once the live row is printed
-        yield* Effect.sleep("1500 millis")
-        yield* runCli(publishArgs("after", 1, `{"n":2}`), env)
-        const result = yield* Fiber.join(follow).pipe(Effect.timeout("20 seconds"))
-        expect(result.code).toBe(0)
-        expect(result.stdout.trim().split("\n").map((line) => JSON.parse(line).doc_key)).toEqual(["before", "after"])
-      })), { timeout: 60_000 })
+    it.live(
+      "tail --follow prints the journal, then live rows as they are appended",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const { url } = yield* testDatabase
+          const env = { DATABASE_URL: url }
+          yield* runCli(publishArgs("before", 1, `{"n":1}`), env)
+          const follow = yield* runCli(["tail", "--topic", "runtime.run_summaries", "--follow", "--limit", "2"], env)
+            .pipe(
+              Effect.fork
+            )
+          // published while the tail follows; --limit 2 ends it once the live row is printed
+          yield* Effect.sleep("1500 millis")
+          yield* runCli(publishArgs("after", 1, `{"n":2}`), env)
+          const result = yield* Fiber.join(follow).pipe(Effect.timeout("20 seconds"))
+          expect(result.code).toBe(0)
+          expect(result.stdout.trim().split("\n").map((line) => JSON.parse(line).doc_key)).toEqual(["before", "after"])
+        })),
+      { timeout: 60_000 }
+    )
 
     it.live("bad input fails with one line naming the problem", () =>
       Effect.scoped(Effect.gen(function*() {

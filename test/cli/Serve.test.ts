@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
+import { spawn } from "node:child_process"
 import pg from "pg"
 import { adminUrl, postgresAvailable, testDatabase } from "../support/Postgres.js"
 import { freePort, httpGet, runCli, startServer, stopServer, tempDir } from "../support/Processes.js"
-import { spawn } from "node:child_process"
 
 const publish = (env: Record<string, string>, docKey: string) =>
   runCli([
@@ -27,26 +27,30 @@ const tailKeys = (env: Record<string, string>) =>
   )
 
 describe("khala serve", () => {
-  it.live("on the embedded database: ready, one owner at a time, and durable across restarts and kills", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const env = { KHALA_DATA_DIR: yield* tempDir }
-      const first = yield* startServer(env)
-      expect(yield* httpGet(first.url("/healthz"))).toEqual({ status: 200, body: "ok" })
-      expect(yield* httpGet(first.url("/readyz"))).toEqual({ status: 200, body: "ready" })
-      // PGlite has no locking of its own: a second process on the same files is refused, not let in to corrupt them
-      const refused = yield* publish(env, "n0")
-      expect(refused.code).toBe(1)
-      expect(refused.stderr).toContain(`in use by process ${first.process.pid}`)
-      expect(yield* stopServer(first, "SIGTERM")).toBe(0)
+  it.live(
+    "on the embedded database: ready, one owner at a time, and durable across restarts and kills",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const env = { KHALA_DATA_DIR: yield* tempDir }
+        const first = yield* startServer(env)
+        expect(yield* httpGet(first.url("/healthz"))).toEqual({ status: 200, body: "ok" })
+        expect(yield* httpGet(first.url("/readyz"))).toEqual({ status: 200, body: "ready" })
+        // PGlite has no locking of its own: a second process on the same files is refused, not let in to corrupt them
+        const refused = yield* publish(env, "n0")
+        expect(refused.code).toBe(1)
+        expect(refused.stderr).toContain(`in use by process ${first.process.pid}`)
+        expect(yield* stopServer(first, "SIGTERM")).toBe(0)
 
-      expect((yield* publish(env, "n1")).stdout).toBe("1\n")
-      const second = yield* startServer(env)
-      expect(yield* httpGet(second.url("/readyz"))).toEqual({ status: 200, body: "ready" })
-      // a killed server leaves its lock behind; the next process takes it over and finds every committed row
-      yield* stopServer(second, "SIGKILL")
-      expect((yield* publish(env, "n2")).stdout).toBe("2\n")
-      expect(yield* tailKeys(env)).toEqual(["n1", "n2"])
-    })), { timeout: 120_000 })
+        expect((yield* publish(env, "n1")).stdout).toBe("1\n")
+        const second = yield* startServer(env)
+        expect(yield* httpGet(second.url("/readyz"))).toEqual({ status: 200, body: "ready" })
+        // a killed server leaves its lock behind; the next process takes it over and finds every committed row
+        yield* stopServer(second, "SIGKILL")
+        expect((yield* publish(env, "n2")).stdout).toBe("2\n")
+        expect(yield* tailKeys(env)).toEqual(["n1", "n2"])
+      })),
+    { timeout: 120_000 }
+  )
 
   it.live("npm start serves on the embedded database", () =>
     Effect.scoped(Effect.gen(function*() {
@@ -71,23 +75,27 @@ describe("khala serve", () => {
     })), { timeout: 60_000 })
 
   describe.skipIf(!postgresAvailable)("on DATABASE_URL", () => {
-    it.live("/readyz turns 503 when the database stops answering, while /healthz stays up", () =>
-      Effect.scoped(Effect.gen(function*() {
-        const { name, url } = yield* testDatabase
-        const server = yield* startServer({ DATABASE_URL: url })
-        expect((yield* httpGet(server.url("/readyz"))).status).toBe(200)
-        yield* Effect.promise(async () => {
-          const admin = new pg.Client({ connectionString: adminUrl })
-          await admin.connect()
-          await admin.query(`drop database ${name} with (force)`)
-          await admin.end()
-        })
-        yield* httpGet(server.url("/readyz")).pipe(
-          Effect.repeat({ until: (r) => r.status === 503, schedule: Schedule.spaced("100 millis") }),
-          Effect.timeout("10 seconds")
-        )
-        expect(yield* httpGet(server.url("/healthz"))).toEqual({ status: 200, body: "ok" })
-        expect(yield* stopServer(server)).toBe(0)
-      })), { timeout: 60_000 })
+    it.live(
+      "/readyz turns 503 when the database stops answering, while /healthz stays up",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const { name, url } = yield* testDatabase
+          const server = yield* startServer({ DATABASE_URL: url })
+          expect((yield* httpGet(server.url("/readyz"))).status).toBe(200)
+          yield* Effect.promise(async () => {
+            const admin = new pg.Client({ connectionString: adminUrl })
+            await admin.connect()
+            await admin.query(`drop database ${name} with (force)`)
+            await admin.end()
+          })
+          yield* httpGet(server.url("/readyz")).pipe(
+            Effect.repeat({ until: (r) => r.status === 503, schedule: Schedule.spaced("100 millis") }),
+            Effect.timeout("10 seconds")
+          )
+          expect(yield* httpGet(server.url("/healthz"))).toEqual({ status: 200, body: "ok" })
+          expect(yield* stopServer(server)).toBe(0)
+        })),
+      { timeout: 60_000 }
+    )
   })
 })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { decodeProtectedHeader } from "jose"
-import { readFileSync, readdirSync, statSync } from "node:fs"
+import { readdirSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import * as AuthJose from "../../src/auth/AuthJose.js"
 import { runCli, tempDir } from "../support/Processes.js"
@@ -87,13 +87,17 @@ describe("khala token", () => {
     }))
 
   it.live("accepts 30s, 2d and Effect's long form", () =>
-    Effect.forEach([["30s", 30], ["2d", 172_800], ["90 minutes", 5400]] as const, ([ttl, seconds]) =>
-      Effect.gen(function*() {
-        const result = yield* runCli([...args, "--ttl", ttl], { ...noKeys, KHALA_AUTH_HS256_KEYS: `k1:${first}` })
-        expect(result.code).toBe(0)
-        const payload = JSON.parse(Buffer.from(result.stdout.trim().split(".")[1] ?? "", "base64url").toString())
-        expect(payload.exp - payload.iat).toBe(seconds)
-      }), { concurrency: "unbounded" }))
+    Effect.forEach(
+      [["30s", 30], ["2d", 172_800], ["90 minutes", 5400]] as const,
+      ([ttl, seconds]) =>
+        Effect.gen(function*() {
+          const result = yield* runCli([...args, "--ttl", ttl], { ...noKeys, KHALA_AUTH_HS256_KEYS: `k1:${first}` })
+          expect(result.code).toBe(0)
+          const payload = JSON.parse(Buffer.from(result.stdout.trim().split(".")[1] ?? "", "base64url").toString())
+          expect(payload.exp - payload.iat).toBe(seconds)
+        }),
+      { concurrency: "unbounded" }
+    ))
 
   it.live("a malformed keyring, or production without keys, is refused naming KHALA_AUTH_HS256_KEYS", () =>
     Effect.gen(function*() {

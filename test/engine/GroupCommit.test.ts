@@ -19,7 +19,9 @@ describe.each(providers)("concurrent standalone publishes (group commit): $name"
             concurrency: "unbounded"
           })
           const rows = (yield* (yield* Journal).read(topic, 0, 1000)).rows
-          expect(rows.map((r) => r.watermark)).toEqual(rows.map((_, i) => i + 1))
+          expect(rows.map((r) =>
+            r.watermark
+          )).toEqual(rows.map((_, i) => i + 1))
           outcomes.forEach((outcome, i) => {
             expect(outcome._tag).toBe("Appended")
             if (outcome._tag === "Appended") expect(rows[outcome.watermark - 1]!.payload).toEqual({ i })
@@ -53,7 +55,11 @@ describe.each(providers)("concurrent standalone publishes (group commit): $name"
             publisher.publish({ topic, docKey: "same", docVersion: 1, orgId: "o", payload: {} }), {
             concurrency: "unbounded"
           })
-          expect(outcomes.filter((o) => o._tag === "Appended").length).toBe(1)
+          expect(
+            outcomes.filter((o) =>
+              o._tag === "Appended"
+            ).length
+          ).toBe(1)
           expect(outcomes.filter((o) => o._tag === "NotNewer").length).toBe(4)
         }))
     })
@@ -61,10 +67,12 @@ describe.each(providers)("concurrent standalone publishes (group commit): $name"
 })
 
 // A queue of 4 and batches of 3 with 200 publishers: most find the queue full and wait for room.
-const smallQueue = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
-  ["KHALA_GROUP_COMMIT_QUEUE", "4"],
-  ["KHALA_GROUP_COMMIT_MAX_BATCH", "3"]
-])))
+const smallQueue = Layer.setConfigProvider(ConfigProvider.fromMap(
+  new Map([
+    ["KHALA_GROUP_COMMIT_QUEUE", "4"],
+    ["KHALA_GROUP_COMMIT_MAX_BATCH", "3"]
+  ])
+))
 
 describe.each(providers.filter((p) => p.name !== "memory"))("group commit with a full queue: $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
@@ -79,7 +87,9 @@ describe.each(providers.filter((p) => p.name !== "memory"))("group commit with a
             concurrency: "unbounded"
           })
           const rows = (yield* (yield* Journal).read(topic, 0, 1000)).rows
-          expect(rows.map((r) => r.watermark)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1))
+          expect(rows.map((r) =>
+            r.watermark
+          )).toEqual(Array.from({ length: 200 }, (_, i) => i + 1))
           outcomes.forEach((outcome, i) => {
             expect(outcome._tag).toBe("Appended")
             if (outcome._tag === "Appended") expect(rows[outcome.watermark - 1]!.payload).toEqual({ i })

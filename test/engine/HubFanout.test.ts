@@ -2,16 +2,16 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Queue, Ref, Stream } from "effect"
 import { engine } from "../../src/layers/Core.js"
 import { HeadSignals } from "../../src/services/HeadSignals.js"
-import * as AppenderMemory from "../../src/storage/memory/AppenderMemory.js"
-import * as DocumentsMemory from "../../src/storage/memory/DocumentsMemory.js"
-import * as JournalMemory from "../../src/storage/memory/JournalMemory.js"
-import * as MemoryStore from "../../src/storage/memory/MemoryStore.js"
-import * as SequencerMemory from "../../src/storage/memory/SequencerMemory.js"
 import type { Batch } from "../../src/services/Hub.js"
 import { Audience, Hub } from "../../src/services/Hub.js"
 import { Journal } from "../../src/services/Journal.js"
 import { Publisher } from "../../src/services/Publisher.js"
 import { Sequencer } from "../../src/services/Sequencer.js"
+import * as AppenderMemory from "../../src/storage/memory/AppenderMemory.js"
+import * as DocumentsMemory from "../../src/storage/memory/DocumentsMemory.js"
+import * as JournalMemory from "../../src/storage/memory/JournalMemory.js"
+import * as MemoryStore from "../../src/storage/memory/MemoryStore.js"
+import * as SequencerMemory from "../../src/storage/memory/SequencerMemory.js"
 
 /** Counts every journal read, to see how often the hub goes to storage. */
 class ReadCount extends Context.Tag("test/ReadCount")<ReadCount, Ref.Ref<number>>() {}
@@ -21,7 +21,10 @@ const countingJournal = Layer.effect(
   Effect.gen(function*() {
     const inner = yield* Journal
     const reads = yield* ReadCount
-    return Journal.of({ ...inner, read: (...args) => Effect.zipRight(Ref.update(reads, (n) => n + 1), inner.read(...args)) })
+    return Journal.of({
+      ...inner,
+      read: (...args) => Effect.zipRight(Ref.update(reads, (n) => n + 1), inner.read(...args))
+    })
   })
 ).pipe(Layer.provide(JournalMemory.layerMemory))
 

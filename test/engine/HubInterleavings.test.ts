@@ -17,7 +17,11 @@ type Step =
   | { readonly _tag: "pause" }
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  fc.record({ _tag: fc.constant("append" as const), count: fc.integer({ min: 1, max: 4 }), org: fc.constantFrom("a" as const, "b" as const) }),
+  fc.record({
+    _tag: fc.constant("append" as const),
+    count: fc.integer({ min: 1, max: 4 }),
+    org: fc.constantFrom("a" as const, "b" as const)
+  }),
   fc.record({ _tag: fc.constant("connect" as const), client: fc.nat(2) }),
   fc.record({ _tag: fc.constant("disconnect" as const), client: fc.nat(2) }),
   fc.constant({ _tag: "pause" as const })
@@ -56,7 +60,7 @@ const check = (steps: ReadonlyArray<Step>, refusals: ReadonlyArray<boolean>) =>
 
     // a client applies a batch and persists its watermark
     const apply = (client: Client, batch: Batch) => {
-      client.received.push(...batch.updates.map((u) => u.watermark))
+      for (const u of batch.updates) client.received.push(u.watermark)
       client.persisted = batch.through
     }
 

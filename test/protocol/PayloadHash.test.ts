@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto"
-import { hashVectors } from "../support/HashVectors.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc, Option } from "effect"
+import { createHash } from "node:crypto"
 import { canonicalize, compareCodePoints, maxDepth } from "../../src/protocol/CanonicalJson.js"
 import * as PayloadHash from "../../src/protocol/PayloadHash.js"
 import * as PayloadHashNode from "../../src/protocol/PayloadHashNode.js"
+import { hashVectors } from "../support/HashVectors.js"
 
 const vectors = hashVectors
 
@@ -46,8 +46,25 @@ const referenceCanonical = (value: unknown): string => {
 // Astral characters, the BMP block above the surrogates, unpaired surrogates and escapes: the cases
 // where UTF-16 order, code point order and JSON escaping can disagree.
 const tricky = [
-  "a", "b", "~", "/", "\"", "\\", "\n", "\u0000", "\u007f", "é", "\u2028",
-  "\ue000", "\ufb01", "\uffff", "\u{10000}", "\u{1f600}", "\u{10ffff}", "\ud800", "\udfff"
+  "a",
+  "b",
+  "~",
+  "/",
+  "\"",
+  "\\",
+  "\n",
+  "\u0000",
+  "\u007f",
+  "é",
+  "\u2028",
+  "\ue000",
+  "\ufb01",
+  "\uffff",
+  "\u{10000}",
+  "\u{1f600}",
+  "\u{10ffff}",
+  "\ud800",
+  "\udfff"
 ]
 const stringUnit = fc.oneof(fc.constantFrom(...tricky), fc.string({ unit: "binary", minLength: 1, maxLength: 1 }))
 const json = fc.jsonValue({ stringUnit, maxDepth: 5 })

@@ -1,10 +1,10 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { spawnSync } from "node:child_process"
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
-import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const buf = join(root, "node_modules", ".bin", "buf")

@@ -105,12 +105,14 @@ describe("UpdateBatch encoding", () => {
 
 // Bytes of a batch as `SplitOptions` counts them: the `updates` array's JSON text.
 const batchBytes = (batch: ReadonlyArray<UpdateBatch.SerializedUpdate>) =>
-  utf8(JSON.stringify(UpdateBatch.updateBatch({
-    updates: batch.map(deserialize),
-    replayComplete: false,
-    headWatermarks: [],
-    watermarks: []
-  }).updates))
+  utf8(JSON.stringify(
+    UpdateBatch.updateBatch({
+      updates: batch.map(deserialize),
+      replayComplete: false,
+      headWatermarks: [],
+      watermarks: []
+    }).updates
+  ))
 
 describe("UpdateBatch.splitUpdates", () => {
   it("keeps every update once and in order, within the limits, hydrating oversize payloads", () => {

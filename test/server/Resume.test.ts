@@ -7,8 +7,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { range, sqlPublisher, startKhala, token } from "../support/Khala.js"
 import { connectJoined, subscribeOk } from "../support/PhoenixClient.js"
-import { openRaw } from "../support/RawSocket.js"
 import { postgresAvailable, testDatabase } from "../support/Postgres.js"
+import { openRaw } from "../support/RawSocket.js"
 
 const runs = "runtime.run_summaries"
 const notes = "runtime.notifications"
@@ -28,10 +28,12 @@ describe.skipIf(!postgresAvailable)("resume after a disconnect", () => {
         const first = yield* connectJoined({ port: server.port, token: jwt })
         yield* subscribeOk(first.client, { topics: [runs, notes] })
         // a writer appends to both topics during the first session, the disconnect and the resume
-        const writer = yield* Effect.fork(sql.publishAll(range(6, 80).flatMap((i) => [
-          { docKey: `r${i}`, payload: { i } },
-          { topic: notes, docKey: `n${i}`, payload: { i } }
-        ])))
+        const writer = yield* Effect.fork(sql.publishAll(
+          range(6, 80).flatMap((i) => [
+            { docKey: `r${i}`, payload: { i } },
+            { topic: notes, docKey: `n${i}`, payload: { i } }
+          ])
+        ))
         yield* first.client.waitForWatermark(runs, 12)
         // the client crashes: what it persisted is what it had received at this instant
         const seen = [...first.client.batches]
@@ -73,60 +75,75 @@ describe.skipIf(!postgresAvailable)("resume after a disconnect", () => {
       })), { timeout: 60_000 })
   }
 
-  it.live("resuming at the head replays nothing and completes the replay at once", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const db = yield* testDatabase
-      const { server } = yield* startKhala(db.url)
-      const sql = yield* sqlPublisher(db.url)
-      yield* sql.publishAll(range(1, 4).map((i) => ({ docKey: `r${i}`, payload: { i } })))
-      const { client } = yield* connectJoined({
-        port: server.port,
-        token: yield* token({ org: "org_a", scopes: [runs] })
-      })
-      yield* subscribeOk(client, { topics: [runs], resume_after: { [runs]: 4 } })
-      const end = yield* client.waitForReplayComplete(runs)
-      expect(end.updates).toEqual([])
-      yield* sql.publish({ docKey: "r5", payload: { i: 5 } })
-      yield* client.waitForWatermark(runs, 5)
-      expect(client.watermarks(runs)).toEqual([5])
-    })), { timeout: 60_000 })
+  it.live(
+    "resuming at the head replays nothing and completes the replay at once",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const db = yield* testDatabase
+        const { server } = yield* startKhala(db.url)
+        const sql = yield* sqlPublisher(db.url)
+        yield* sql.publishAll(range(1, 4).map((i) => ({ docKey: `r${i}`, payload: { i } })))
+        const { client } = yield* connectJoined({
+          port: server.port,
+          token: yield* token({ org: "org_a", scopes: [runs] })
+        })
+        yield* subscribeOk(client, { topics: [runs], resume_after: { [runs]: 4 } })
+        const end = yield* client.waitForReplayComplete(runs)
+        expect(end.updates).toEqual([])
+        yield* sql.publish({ docKey: "r5", payload: { i: 5 } })
+        yield* client.waitForWatermark(runs, 5)
+        expect(client.watermarks(runs)).toEqual([5])
+      })),
+    { timeout: 60_000 }
+  )
 
-  it.live("resubscribing a live topic restarts it at the new resume point: after each reply, exactly the suffix", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const db = yield* testDatabase
-      const { server } = yield* startKhala(db.url)
-      const sql = yield* sqlPublisher(db.url)
-      const raw = yield* openRaw({ port: server.port, token: yield* token({ org: "org_a", scopes: [runs] }) })
-      yield* raw.request("j", "j", "sync:v1", "phx_join", {})
-      yield* raw.request("j", "s0", "sync:v1", "sync:subscribe", { topics: [runs] })
-      const total = 300
-      const writer = yield* Effect.fork(sql.publishAll(range(1, total).map((i) => ({ docKey: `r${i}`, payload: { i } }))))
-      const received = () =>
-        raw.frames.filter((f) => f[3] === "sync:update_batch").flatMap((f) => f[4].updates.map((u: any) => u.watermark))
-      const resumes: Array<number> = []
-      for (const i of range(1, 8)) {
-        yield* Effect.sleep(`${20 + Math.floor(Math.random() * 40)} millis`)
-        // the client goes back a little (as after a local rollback) or stays where it is
-        const at = Math.max(0, Math.max(0, ...received()) - (i % 2 === 0 ? 5 : 0))
-        resumes.push(at)
-        const reply = yield* raw.request("j", `s${i}`, "sync:v1", "sync:subscribe", { topics: [runs], resume_after: { [runs]: at } })
-        expect(reply[4].status).toBe("ok")
-      }
-      yield* Fiber.join(writer)
-      yield* raw.waitForFrame("the last row", (f) =>
-        f[3] === "sync:update_batch" && f[4].updates.some((u: any) => u.watermark === total) &&
-        raw.frames.indexOf(f) > raw.frames.findIndex((g) => g[1] === "s8"))
-      // after the reply to resubscribe i, and until the next reply, updates continue from its resume point
-      const replyAt = range(1, 8).map((i) => raw.frames.findIndex((f) => f[3] === "phx_reply" && f[1] === `s${i}`))
-      for (const [k, start] of replyAt.entries()) {
-        const end = k + 1 < replyAt.length ? replyAt[k + 1]! : raw.frames.length
-        const segment = raw.frames.slice(start, end).filter((f) => f[3] === "sync:update_batch")
+  it.live(
+    "resubscribing a live topic restarts it at the new resume point: after each reply, exactly the suffix",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const db = yield* testDatabase
+        const { server } = yield* startKhala(db.url)
+        const sql = yield* sqlPublisher(db.url)
+        const raw = yield* openRaw({ port: server.port, token: yield* token({ org: "org_a", scopes: [runs] }) })
+        yield* raw.request("j", "j", "sync:v1", "phx_join", {})
+        yield* raw.request("j", "s0", "sync:v1", "sync:subscribe", { topics: [runs] })
+        const total = 300
+        const writer = yield* Effect.fork(
+          sql.publishAll(range(1, total).map((i) => ({ docKey: `r${i}`, payload: { i } })))
+        )
+        const received = () =>
+          raw.frames.filter((f) => f[3] === "sync:update_batch").flatMap((f) =>
+            f[4].updates.map((u: any) => u.watermark)
+          )
+        const resumes: Array<number> = []
+        for (const i of range(1, 8)) {
+          yield* Effect.sleep(`${20 + Math.floor(Math.random() * 40)} millis`)
+          // the client goes back a little (as after a local rollback) or stays where it is
+          const at = Math.max(0, Math.max(0, ...received()) - (i % 2 === 0 ? 5 : 0))
+          resumes.push(at)
+          const reply = yield* raw.request("j", `s${i}`, "sync:v1", "sync:subscribe", {
+            topics: [runs],
+            resume_after: { [runs]: at }
+          })
+          expect(reply[4].status).toBe("ok")
+        }
+        yield* Fiber.join(writer)
+        yield* raw.waitForFrame("the last row", (f) =>
+          f[3] === "sync:update_batch" && f[4].updates.some((u: any) => u.watermark === total) &&
+          raw.frames.indexOf(f) > raw.frames.findIndex((g) => g[1] === "s8"))
+        // after the reply to resubscribe i, and until the next reply, updates continue from its resume point
+        const replyAt = range(1, 8).map((i) => raw.frames.findIndex((f) => f[3] === "phx_reply" && f[1] === `s${i}`))
+        for (const [k, start] of replyAt.entries()) {
+          const end = k + 1 < replyAt.length ? replyAt[k + 1]! : raw.frames.length
+          const segment = raw.frames.slice(start, end).filter((f) => f[3] === "sync:update_batch")
+            .flatMap((f) => f[4].updates.map((u: any) => u.watermark))
+          const expected = range(resumes[k]! + 1, resumes[k]! + segment.length)
+          expect({ resubscribe: k + 1, segment }).toEqual({ resubscribe: k + 1, segment: expected })
+        }
+        const last = raw.frames.slice(replyAt[7]).filter((f) => f[3] === "sync:update_batch")
           .flatMap((f) => f[4].updates.map((u: any) => u.watermark))
-        const expected = range(resumes[k]! + 1, resumes[k]! + segment.length)
-        expect({ resubscribe: k + 1, segment }).toEqual({ resubscribe: k + 1, segment: expected })
-      }
-      const last = raw.frames.slice(replyAt[7]).filter((f) => f[3] === "sync:update_batch")
-        .flatMap((f) => f[4].updates.map((u: any) => u.watermark))
-      expect(last.at(-1)).toBe(total)
-    })), { timeout: 60_000 })
+        expect(last.at(-1)).toBe(total)
+      })),
+    { timeout: 60_000 }
+  )
 })

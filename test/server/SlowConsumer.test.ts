@@ -36,13 +36,16 @@ describe.skipIf(!postgresAvailable)("slow consumers", () => {
       const slow = yield* openRaw({ port: server.port, token: jwt })
       expect((yield* slow.request("s", "s", "sync:v1", "phx_join", {}))[4].status).toBe("ok")
       expect((yield* slow.request("s", "s1", "sync:v1", "sync:subscribe", { topics: [runs] }))[4].status).toBe("ok")
-      yield* slow.waitForFrame("the slow socket's replay end", (f) => f[3] === "sync:update_batch" && f[4].replay_complete)
+      yield* slow.waitForFrame("the slow socket's replay end", (f) =>
+        f[3] === "sync:update_batch" && f[4].replay_complete)
       ;(slow.ws as any)._socket.pause()
 
       const fast = (yield* connectJoined({ port: server.port, token: jwt })).client
       const arrivals = new Map<number, number>()
       fast.channel.on("sync:update_batch", (batch: any) => {
-        for (const u of batch.updates) arrivals.set(u.watermark, Date.now())
+        for (const u of batch.updates) {
+          arrivals.set(u.watermark, Date.now())
+        }
       })
       yield* subscribeOk(fast, { topics: [runs] })
       yield* fast.waitForReplayComplete(runs)
@@ -59,7 +62,11 @@ describe.skipIf(!postgresAvailable)("slow consumers", () => {
 
       // the fast client got every update, in order, with its payload
       expect(fast.watermarks(runs)).toEqual(range(1, count))
-      expect(fast.updates(runs).every((u) => (u.payload as any)?.i === u.watermark && !u.hydration_required)).toBe(true)
+      expect(
+        fast.updates(runs).every((u) =>
+          (u.payload as any)?.i === u.watermark && !u.hydration_required
+        )
+      ).toBe(true)
       // batches stay within 2 MiB of updates (SPEC §5)
       for (const batch of fast.batches) {
         expect(Buffer.byteLength(JSON.stringify(batch.updates))).toBeLessThanOrEqual(2 * 1024 * 1024)
@@ -67,61 +74,74 @@ describe.skipIf(!postgresAvailable)("slow consumers", () => {
       const latencies = range(1, count).map((w) => arrivals.get(w)! - committed.get(w)!)
       const slowSoFar = slow.frames.filter((f) => f[3] === "sync:update_batch").flatMap((f) => f[4].updates).length
       yield* Effect.logInfo(
-        `slow consumer: ${count} x 200 KiB published in ${published - start} ms, fast client had all ${done - start} ms ` +
+        `slow consumer: ${count} x 200 KiB published in ${published - start} ms, fast client had all ${
+          done - start
+        } ms ` +
           `after the first publish; commit->arrival latency p50 ${percentile(latencies, 50)} ms, p95 ` +
           `${percentile(latencies, 95)} ms, max ${Math.max(...latencies)} ms; the paused socket had read ${slowSoFar}`
       )
       expect(slowSoFar).toBeLessThan(count)
       expect(fast.errors).toEqual([])
-      expect(fast.closes).toEqual([])
-
-      // the slow socket reads again: it catches up gap-free, or it was told to reconnect (non-1000 close)
+      expect(fast.closes).toEqual([]) // the slow socket reads again: it catches up gap-free, or it was told to reconnect (non-1000 close)
       ;(slow.ws as any)._socket.resume()
       const slowWatermarks = () =>
-        slow.frames.filter((f) => f[3] === "sync:update_batch").flatMap((f) => f[4].updates.map((u: any) => u.watermark))
-      yield* waitUntil("the slow socket to catch up or close", () =>
-        slow.closed() !== undefined || slowWatermarks().includes(count), { timeoutMs: 45_000 })
+        slow.frames.filter((f) => f[3] === "sync:update_batch").flatMap((f) =>
+          f[4].updates.map((u: any) => u.watermark)
+        )
+      yield* waitUntil(
+        "the slow socket to catch up or close",
+        () => slow.closed() !== undefined || slowWatermarks().includes(count),
+        { timeoutMs: 45_000 }
+      )
       const closed = slow.closed()
-      yield* Effect.logInfo(`slow consumer: afterwards ${closed ? `closed with ${closed.code} ${closed.reason}` : "caught up"}`)
+      yield* Effect.logInfo(
+        `slow consumer: afterwards ${closed ? `closed with ${closed.code} ${closed.reason}` : "caught up"}`
+      )
       if (closed !== undefined) expect(closed.code).not.toBe(1000)
       else expect(slowWatermarks()).toEqual(range(1, count))
       expect(server.process.exitCode).toBe(null)
     })), { timeout: 90_000 })
 
-  it.live("past KHALA_SLOW_CONSUMER_TIMEOUT the slow socket is closed with a resumable code and resumes gap-free", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const db = yield* testDatabase
-      const { server } = yield* startKhala(db.url, {
-        KHALA_SEND_BUFFER_BYTES: String(256 * 1024),
-        KHALA_SLOW_CONSUMER_TIMEOUT: "1 second"
-      })
-      const sql = yield* sqlPublisher(db.url)
-      const jwt = yield* token({ org: "org_a", scopes: [runs] })
-      const slow = yield* openRaw({ port: server.port, token: jwt })
-      yield* slow.request("s", "s", "sync:v1", "phx_join", {})
-      yield* slow.request("s", "s1", "sync:v1", "sync:subscribe", { topics: [runs] })
-      yield* slow.waitForFrame("replay end", (f) => f[3] === "sync:update_batch" && f[4].replay_complete)
-      ;(slow.ws as any)._socket.pause()
-      const total = 50
-      yield* sql.publishAll(range(1, total).map((i) => ({ docKey: `big-${i}`, payload: payload(i) })))
-      // stuck well past the timeout, then the client reads again: what was sent, then the close
-      yield* Effect.sleep("3 seconds")
-      ;(slow.ws as any)._socket.resume()
-      yield* waitUntil("the slow socket to be closed", () => slow.closed() !== undefined, { timeoutMs: 40_000 })
-      const closed = slow.closed()!
-      const received = slow.frames.filter((f) => f[3] === "sync:update_batch").flatMap((f) => f[4].updates)
-      yield* Effect.logInfo(`slow consumer: closed with ${closed.code} "${closed.reason}" after ${received.length} updates`)
-      expect(closed.code).not.toBe(1000)
-      expect(closed.code).not.toBe(1006)
-      // what it got is a gap-free prefix; it persists the last watermark and resumes on a new socket
-      const persisted = received.length === 0 ? 0 : received[received.length - 1].watermark
-      expect(received.map((u: any) => u.watermark)).toEqual(range(1, persisted))
-      expect(persisted).toBeLessThan(total)
+  it.live(
+    "past KHALA_SLOW_CONSUMER_TIMEOUT the slow socket is closed with a resumable code and resumes gap-free",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const db = yield* testDatabase
+        const { server } = yield* startKhala(db.url, {
+          KHALA_SEND_BUFFER_BYTES: String(256 * 1024),
+          KHALA_SLOW_CONSUMER_TIMEOUT: "1 second"
+        })
+        const sql = yield* sqlPublisher(db.url)
+        const jwt = yield* token({ org: "org_a", scopes: [runs] })
+        const slow = yield* openRaw({ port: server.port, token: jwt })
+        yield* slow.request("s", "s", "sync:v1", "phx_join", {})
+        yield* slow.request("s", "s1", "sync:v1", "sync:subscribe", { topics: [runs] })
+        yield* slow.waitForFrame("replay end", (f) => f[3] === "sync:update_batch" && f[4].replay_complete)
+        ;(slow.ws as any)._socket.pause()
+        const total = 50
+        yield* sql.publishAll(range(1, total).map((i) => ({ docKey: `big-${i}`, payload: payload(i) })))
+        // stuck well past the timeout, then the client reads again: what was sent, then the close
+        yield* Effect.sleep("3 seconds")
+        ;(slow.ws as any)._socket.resume()
+        yield* waitUntil("the slow socket to be closed", () => slow.closed() !== undefined, { timeoutMs: 40_000 })
+        const closed = slow.closed()!
+        const received = slow.frames.filter((f) => f[3] === "sync:update_batch").flatMap((f) => f[4].updates)
+        yield* Effect.logInfo(
+          `slow consumer: closed with ${closed.code} "${closed.reason}" after ${received.length} updates`
+        )
+        expect(closed.code).not.toBe(1000)
+        expect(closed.code).not.toBe(1006)
+        // what it got is a gap-free prefix; it persists the last watermark and resumes on a new socket
+        const persisted = received.length === 0 ? 0 : received[received.length - 1].watermark
+        expect(received.map((u: any) => u.watermark)).toEqual(range(1, persisted))
+        expect(persisted).toBeLessThan(total)
 
-      const again = (yield* connectJoined({ port: server.port, token: jwt })).client
-      yield* subscribeOk(again, { topics: [runs], resume_after: { [runs]: persisted } })
-      yield* again.waitForWatermark(runs, total)
-      expect(again.watermarks(runs)).toEqual(range(persisted + 1, total))
-      expect(server.process.exitCode).toBe(null)
-    })), { timeout: 90_000 })
+        const again = (yield* connectJoined({ port: server.port, token: jwt })).client
+        yield* subscribeOk(again, { topics: [runs], resume_after: { [runs]: persisted } })
+        yield* again.waitForWatermark(runs, total)
+        expect(again.watermarks(runs)).toEqual(range(persisted + 1, total))
+        expect(server.process.exitCode).toBe(null)
+      })),
+    { timeout: 90_000 }
+  )
 })

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Option } from "effect"
 import * as Requests from "../../src/protocol/Requests.js"
-import * as TopicAccess from "../../src/server/TopicAccess.js"
 import * as TopicCatalog from "../../src/protocol/TopicCatalog.js"
+import * as TopicAccess from "../../src/server/TopicAccess.js"
 
 const runSummaries = "runtime.run_summaries"
 const runSummariesEnum = "SYNC_TOPIC_RUNTIME_RUN_SUMMARIES"

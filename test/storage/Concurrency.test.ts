@@ -64,7 +64,9 @@ describe.each(providers)("concurrent publishers: $name", (provider) => {
                 const page = yield* journal.read(topic, 0, 100_000)
                 const watermarks = page.rows.map((r) => r.watermark)
                 if (!isDenseFrom(0, watermarks) || page.head !== watermarks.length) {
-                  const seen = `head ${page.head}, ${watermarks.length} rows: ${watermarks.slice(0, 5)}..${watermarks.slice(-5)}`
+                  const seen = `head ${page.head}, ${watermarks.length} rows: ${watermarks.slice(0, 5)}..${
+                    watermarks.slice(-5)
+                  }`
                   yield* Ref.update(violations, (v) => v.length < 5 ? [...v, seen] : v)
                 }
                 yield* Effect.yieldNow()
@@ -101,7 +103,8 @@ describe.each(providers)("concurrent publishers: $name", (provider) => {
           const versions = Array.from({ length: 60 }, (_, i) => (i * 37) % 60)
           yield* Effect.forEach(
             versions,
-            (docVersion) => publisher.publish({ topic, docKey: "doc", docVersion, orgId: "org", payload: { docVersion } }),
+            (docVersion) =>
+              publisher.publish({ topic, docKey: "doc", docVersion, orgId: "org", payload: { docVersion } }),
             { concurrency: writers, discard: true }
           )
           const rows = (yield* journal.read(topic, 0, 1000)).rows

@@ -24,7 +24,9 @@ if (unreachable !== undefined) {
   if (process.env["CI"] === "true") {
     throw new Error(`Postgres is required in CI but ${adminUrl} is unreachable: ${unreachable}`)
   }
-  console.warn(`Skipping Postgres tests: ${adminUrl} is unreachable (${unreachable}). The memory-layer suite still runs.`)
+  console.warn(
+    `Skipping Postgres tests: ${adminUrl} is unreachable (${unreachable}). The memory-layer suite still runs.`
+  )
 }
 
 /** Whether Postgres tests run here; in CI an unreachable Postgres fails the run instead of skipping. */
@@ -59,6 +61,7 @@ export const testDatabase = Effect.acquireRelease(
 
 /** An `SqlClient` on a fresh database of its own. */
 export const layerTestDatabase = (options?: { readonly maxConnections?: number }) =>
-  Layer.unwrapScoped(Effect.map(testDatabase, ({ url }) =>
-    PgClient.layer({ url: Redacted.make(url), maxConnections: options?.maxConnections ?? 10 })
-  ))
+  Layer.unwrapScoped(
+    Effect.map(testDatabase, ({ url }) =>
+      PgClient.layer({ url: Redacted.make(url), maxConnections: options?.maxConnections ?? 10 }))
+  )

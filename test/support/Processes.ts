@@ -16,8 +16,13 @@ export interface CliResult {
 /** Runs `khala <args>` as a separate process with the given environment on top of this one's. */
 export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.async<CliResult>((resume) => {
-    const child = execFile(process.execPath, [main, ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) =>
-      resume(Effect.succeed({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr })))
+    const child = execFile(
+      process.execPath,
+      [main, ...args],
+      { env: { ...process.env, ...env } },
+      (error, stdout, stderr) =>
+        resume(Effect.succeed({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }))
+    )
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
@@ -45,7 +50,9 @@ export interface Server {
 }
 
 const get = (url: string) =>
-  Effect.tryPromise(() => fetch(url).then(async (response) => ({ status: response.status, body: await response.text() })))
+  Effect.tryPromise(() =>
+    fetch(url).then(async (response) => ({ status: response.status, body: await response.text() }))
+  )
 
 /** GET a URL: status and body, or a failure when nothing answers. */
 export const httpGet = get
@@ -67,7 +74,12 @@ export const startServer = (env: Record<string, string>) =>
       }),
       (child) => child.exitCode === null ? Effect.sync(() => child.kill("SIGKILL")) : Effect.void
     )
-    const server: Server = { port, process: child, output: () => output, url: (path) => `http://127.0.0.1:${port}${path}` }
+    const server: Server = {
+      port,
+      process: child,
+      output: () => output,
+      url: (path) => `http://127.0.0.1:${port}${path}`
+    }
     yield* get(server.url("/healthz")).pipe(
       Effect.filterOrFail((r) => r.status === 200),
       Effect.retry(Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(300))),

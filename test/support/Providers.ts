@@ -1,15 +1,15 @@
 import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { Context, Effect, Layer } from "effect"
-import * as EmbeddedPostgres from "../../src/storage/embedded/EmbeddedPostgres.js"
-import * as KhalaMemory from "../../src/layers/KhalaMemory.js"
 import type { KhalaServices } from "../../src/layers/Core.js"
+import * as KhalaMemory from "../../src/layers/KhalaMemory.js"
 import * as KhalaPg from "../../src/layers/KhalaPg.js"
+import { TopicCatalog } from "../../src/protocol/TopicCatalog.js"
 import { HeadSignals } from "../../src/services/HeadSignals.js"
+import type { StorageError } from "../../src/services/StorageError.js"
+import * as EmbeddedPostgres from "../../src/storage/embedded/EmbeddedPostgres.js"
 import { MemoryStore } from "../../src/storage/memory/MemoryStore.js"
 import { toStorageError } from "../../src/storage/postgres/PgErrors.js"
-import { TopicCatalog } from "../../src/protocol/TopicCatalog.js"
-import type { StorageError } from "../../src/services/StorageError.js"
 import { layerTestDatabase, postgresAvailable } from "./Postgres.js"
 
 /** Runs an effect as one transaction of the layer under test: `SqlClient.withTransaction` or its memory twin. */
@@ -37,14 +37,14 @@ const memory: Provider = {
 }
 
 const sqlTransactions = Layer.effect(
-    Transactions,
-    Effect.map(SqlClient.SqlClient, (sql) =>
-      Transactions.of({
-        run: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-          sql.withTransaction(effect).pipe(
-            Effect.mapError((error): E | StorageError => error instanceof SqlError ? toStorageError(error) : error)
-          )
-      }))
+  Transactions,
+  Effect.map(SqlClient.SqlClient, (sql) =>
+    Transactions.of({
+      run: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        sql.withTransaction(effect).pipe(
+          Effect.mapError((error): E | StorageError => error instanceof SqlError ? toStorageError(error) : error)
+        )
+    }))
 )
 
 /** The Postgres layers with their transactions, on the given database. */

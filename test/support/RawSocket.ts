@@ -131,4 +131,7 @@ export const upgradeOutcome = (options: RawOptions) =>
       ws.terminate()
     })
     ws.on("error", () => undefined)
-  }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("upgrade did not finish") }), Effect.orDie)
+  }).pipe(
+    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("upgrade did not finish") }),
+    Effect.orDie
+  )

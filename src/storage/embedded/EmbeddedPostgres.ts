@@ -1,5 +1,5 @@
-import { PGlite } from "@electric-sql/pglite"
 import type { SqlClient } from "@effect/sql"
+import { PGlite } from "@electric-sql/pglite"
 import { Effect, Layer } from "effect"
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"

@@ -1,9 +1,9 @@
-import type { PGlite, Results } from "@electric-sql/pglite"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import { PgClient } from "@effect/sql-pg"
+import type { PGlite, Results } from "@electric-sql/pglite"
 import { Deferred, Effect, Exit, FiberId, Layer, Stream } from "effect"
 
 /**

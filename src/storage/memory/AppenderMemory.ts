@@ -1,7 +1,7 @@
 import { Chunk, Effect, HashMap, Layer, Option } from "effect"
-import type { Document } from "../../services/Documents.js"
 import type { PreparedUpdate } from "../../services/Appender.js"
 import { Appender } from "../../services/Appender.js"
+import type { Document } from "../../services/Documents.js"
 import type { PublishOutcome } from "../../services/Publisher.js"
 import { Appended, NotNewer } from "../../services/Publisher.js"
 import type { MemoryState } from "./MemoryStore.js"

@@ -1,7 +1,7 @@
 import { Chunk, Effect, HashMap, Layer } from "effect"
+import { checkLimit, checkWatermark } from "../../services/Arguments.js"
 import type { JournalRow } from "../../services/Journal.js"
 import { Journal, StaleCursor } from "../../services/Journal.js"
-import { checkLimit, checkWatermark } from "../../services/Arguments.js"
 import { MemoryStore } from "./MemoryStore.js"
 import { getTopic } from "./SequencerMemory.js"
 
@@ -39,19 +39,26 @@ export const make = Effect.gen(function*() {
         })
       ),
     prune: (topic, through) =>
-      Effect.zipRight(checkWatermark("through", through), store.write((state) =>
-        Effect.map(getTopic(state, topic), (t) => {
-          const floor = Math.max(t.retentionFloor, Math.min(through, t.head))
-          const cut = firstAfter(t.events, floor)
-          return [
-            { topic, deleted: cut, retentionFloor: floor },
-            {
-              ...state,
-              topics: HashMap.set(state.topics, topic, { ...t, retentionFloor: floor, events: Chunk.drop(t.events, cut) })
-            }
-          ] as const
-        })
-      ))
+      Effect.zipRight(
+        checkWatermark("through", through),
+        store.write((state) =>
+          Effect.map(getTopic(state, topic), (t) => {
+            const floor = Math.max(t.retentionFloor, Math.min(through, t.head))
+            const cut = firstAfter(t.events, floor)
+            return [
+              { topic, deleted: cut, retentionFloor: floor },
+              {
+                ...state,
+                topics: HashMap.set(state.topics, topic, {
+                  ...t,
+                  retentionFloor: floor,
+                  events: Chunk.drop(t.events, cut)
+                })
+              }
+            ] as const
+          })
+        )
+      )
   })
 })
 

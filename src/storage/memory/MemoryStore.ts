@@ -1,4 +1,5 @@
-import { Chunk, Context, Effect, FiberRef, HashMap, Layer, Option, Ref } from "effect"
+import type { Chunk } from "effect"
+import { Context, Effect, FiberRef, HashMap, Layer, Option, Ref } from "effect"
 import type { Document } from "../../services/Documents.js"
 import type { JournalRow } from "../../services/Journal.js"
 import { StorageError } from "../../services/StorageError.js"

@@ -1,9 +1,9 @@
 import { Chunk, Effect, HashMap, Layer, Option } from "effect"
+import { checkCount } from "../../services/Arguments.js"
 import { Sequencer } from "../../services/Sequencer.js"
 import type { TopicPosition } from "../../services/Topic.js"
 import { UnknownTopic } from "../../services/Topic.js"
 import type { MemoryState, MemoryTopic } from "./MemoryStore.js"
-import { checkCount } from "../../services/Arguments.js"
 import { MemoryStore } from "./MemoryStore.js"
 
 export const getTopic = (state: MemoryState, topic: string): Effect.Effect<MemoryTopic, UnknownTopic> =>
@@ -42,12 +42,15 @@ export const make = Effect.gen(function*() {
     // The memory store runs one writer at a time, so a reservation can never interleave with another; the caller
     // appends the rows it reserved within the same write.
     allocate: (topic, count) =>
-      Effect.zipRight(checkCount(count), store.write((state) =>
-        Effect.map(getTopic(state, topic), (current) => {
-          const head = current.head + count
-          return [head, { ...state, topics: HashMap.set(state.topics, topic, { ...current, head }) }] as const
-        })
-      )),
+      Effect.zipRight(
+        checkCount(count),
+        store.write((state) =>
+          Effect.map(getTopic(state, topic), (current) => {
+            const head = current.head + count
+            return [head, { ...state, topics: HashMap.set(state.topics, topic, { ...current, head }) }] as const
+          })
+        )
+      ),
     positions: (topics) =>
       Effect.map(store.read, (state) =>
         topics.flatMap((topic) =>
@@ -55,8 +58,7 @@ export const make = Effect.gen(function*() {
             onNone: () => [],
             onSome: (t): Array<TopicPosition> => [{ topic, head: t.head, retentionFloor: t.retentionFloor }]
           })
-        )
-      ),
+        )),
     topics: Effect.map(store.read, (state) => Array.from(HashMap.values(state.topics), (t) => t.registration))
   })
 })

@@ -37,7 +37,9 @@ export const make = Effect.gen(function*() {
       Effect.mapError(classify(u.topic)),
       Effect.flatMap(decodeWatermark),
       Effect.flatMap((rows) =>
-        rows[0]!.watermark === -1 ? new UnknownTopic({ topic: u.topic }) : Effect.succeed(outcome(u.topic, rows[0]!.watermark))
+        rows[0]!.watermark === -1
+          ? new UnknownTopic({ topic: u.topic })
+          : Effect.succeed(outcome(u.topic, rows[0]!.watermark))
       )
     )
 

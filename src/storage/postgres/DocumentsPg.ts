@@ -1,8 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Option, Schema } from "effect"
+import { checkLimit } from "../../services/Arguments.js"
 import { Documents } from "../../services/Documents.js"
 import { UnknownTopic } from "../../services/Topic.js"
-import { checkLimit } from "../../services/Arguments.js"
 import { mapStorageError } from "./PgErrors.js"
 import { DocumentFromSql, Int8, toDocument } from "./PgRows.js"
 import { decodeRows } from "./SqlDecode.js"
@@ -41,7 +41,9 @@ export const make = Effect.gen(function*() {
     // One statement, one snapshot: the head read beside the page is the watermark the page is consistent with,
     // because a publish writes its document and advances the head in the same commit.
     list: ({ afterKey, limit, orgId, topic }) =>
-      Effect.zipRight(checkLimit(limit), sql`
+      Effect.zipRight(
+        checkLimit(limit),
+        sql`
         select s.next_watermark as head, ${documentColumns}
           from khala.sync_topic_sequences s
           left join lateral (
@@ -52,21 +54,22 @@ export const make = Effect.gen(function*() {
           ) d on true
          where s.topic = ${topic}
       `.pipe(
-        mapStorageError,
-        Effect.flatMap((rows) =>
-          Effect.gen(function*() {
-            const heads = yield* decodeHeads(rows)
-            if (heads[0] === undefined) return yield* new UnknownTopic({ topic })
-            const all = yield* decodeDocuments(heads[0].doc_key === null ? [] : rows)
-            const documents = all.slice(0, limit).map(toDocument)
-            return {
-              documents,
-              watermark: heads[0].head,
-              nextKey: all.length > limit ? Option.some(documents[documents.length - 1]!.docKey) : Option.none()
-            }
-          })
+          mapStorageError,
+          Effect.flatMap((rows) =>
+            Effect.gen(function*() {
+              const heads = yield* decodeHeads(rows)
+              if (heads[0] === undefined) return yield* new UnknownTopic({ topic })
+              const all = yield* decodeDocuments(heads[0].doc_key === null ? [] : rows)
+              const documents = all.slice(0, limit).map(toDocument)
+              return {
+                documents,
+                watermark: heads[0].head,
+                nextKey: all.length > limit ? Option.some(documents[documents.length - 1]!.docKey) : Option.none()
+              }
+            })
+          )
         )
-      ))
+      )
   })
 })
 

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
-import { createHash } from "node:crypto"
 import { Effect, Schema } from "effect"
+import { createHash } from "node:crypto"
 import { StorageError } from "../../services/StorageError.js"
 import * as Journal0001 from "./migrations/0001_journal.js"
 import * as FasterPublishing0002 from "./migrations/0002_faster_publishing.js"
@@ -72,9 +72,12 @@ export const migrate: Effect.Effect<ReadonlyArray<Migration>, StorageError, SqlC
           values (${migration.id}, ${migration.name}, ${checksum(migration)})`
       }
       return pending
-    })).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(new StorageError({
-      message: `migration failed: ${(error.cause as Error | undefined)?.message ?? error.message}`,
-      cause: error
-    }))))
+    })).pipe(Effect.catchTag("SqlError", (error) =>
+      Effect.fail(
+        new StorageError({
+          message: `migration failed: ${(error.cause as Error | undefined)?.message ?? error.message}`,
+          cause: error
+        })
+      )))
   }
 )

@@ -1,8 +1,8 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Schema } from "effect"
+import { checkCount } from "../../services/Arguments.js"
 import { Sequencer } from "../../services/Sequencer.js"
 import type { TopicRegistration } from "../../services/Topic.js"
-import { checkCount } from "../../services/Arguments.js"
 import { classify, mapStorageError, toStorageError } from "./PgErrors.js"
 import { Int8 } from "./PgRows.js"
 import { decodeRows } from "./SqlDecode.js"
@@ -63,21 +63,26 @@ export const make = Effect.gen(function*() {
   return Sequencer.of({
     register,
     allocate: (topic, count) =>
-      Effect.zipRight(checkCount(count), sql`select khala.allocate_watermarks(${topic}, ${count}) as head`.pipe(
-        Effect.mapError(classify(topic)),
-        // a count below 1 is a bug of the caller, not a condition to handle
-        Effect.catchTag("InvalidUpdate", Effect.die),
-        Effect.flatMap(decodeHead),
-        Effect.map((rows) => rows[0]!.head)
-      )),
+      Effect.zipRight(
+        checkCount(count),
+        sql`select khala.allocate_watermarks(${topic}, ${count}) as head`.pipe(
+          Effect.mapError(classify(topic)),
+          // a count below 1 is a bug of the caller, not a condition to handle
+          Effect.catchTag("InvalidUpdate", Effect.die),
+          Effect.flatMap(decodeHead),
+          Effect.map((rows) => rows[0]!.head)
+        )
+      ),
     positions: (topics) =>
       topics.length === 0 ? Effect.succeed([]) : sql`
         select topic, next_watermark as head, retention_floor
           from khala.sync_topic_sequences
          where ${sql.in("topic", topics)}
-      `.pipe(mapStorageError, Effect.flatMap(decodePositions), Effect.map((rows) =>
-        rows.map((r) => ({ topic: r.topic, head: r.head, retentionFloor: r.retention_floor }))
-      )),
+      `.pipe(
+        mapStorageError,
+        Effect.flatMap(decodePositions),
+        Effect.map((rows) => rows.map((r) => ({ topic: r.topic, head: r.head, retentionFloor: r.retention_floor })))
+      ),
     topics: sql`select topic, retention_class, pointer_mode from khala.sync_topic_sequences order by topic`.pipe(
       mapStorageError,
       Effect.flatMap(decodeRegistrations),

@@ -2,10 +2,10 @@ import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Either, Layer, Runtime } from "effect"
 import fc from "fast-check"
-import { hashVectors } from "../../support/HashVectors.js"
-import { migrate } from "../../../src/storage/postgres/Migrations.js"
 import { canonicalize } from "../../../src/protocol/CanonicalJson.js"
 import { payloadHash } from "../../../src/protocol/PayloadHashNode.js"
+import { migrate } from "../../../src/storage/postgres/Migrations.js"
+import { hashVectors } from "../../support/HashVectors.js"
 import { layerTestDatabase, postgresAvailable } from "../../support/Postgres.js"
 
 const vectors = hashVectors

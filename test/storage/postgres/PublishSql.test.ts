@@ -107,7 +107,9 @@ describe.skipIf(!postgresAvailable)("khala.publish from plain SQL", () => {
           Effect.forEach(updates, (u) =>
             sql<{ w: string | null }>`
               select khala.publish(${u["topic"] as string}, ${u["doc_key"] as string}, ${u["doc_version"] as number},
-                                   ${u["org_id"] as string}, ${json(u["payload"])}::jsonb, ${u["pointer"] as boolean}) as w`
+                                   ${u["org_id"] as string}, ${
+              json(u["payload"])
+            }::jsonb, ${u["pointer"] as boolean}) as w`
               .pipe(Effect.map((rows) => rows[0]!.w)))
         const asBatch = (updates: ReadonlyArray<Record<string, unknown>>) =>
           sql<{ w: ReadonlyArray<string | null> }>`select khala.publish_batch(${json(updates)}::jsonb) as w`.pipe(
@@ -129,11 +131,13 @@ describe.skipIf(!postgresAvailable)("khala.publish from plain SQL", () => {
               fc.array(update, { maxLength: 4 }),
               fc.array(update, { minLength: 1, maxLength: 16 }),
               (seed, batch) =>
-                Runtime.runPromise(runtime)(Effect.gen(function*() {
-                  const batched = yield* outcome(seed, asBatch(batch))
-                  const sequential = yield* outcome(seed, oneByOne(batch))
-                  expect(batched).toEqual(sequential)
-                }).pipe(Effect.orDie))
+                Runtime.runPromise(runtime)(
+                  Effect.gen(function*() {
+                    const batched = yield* outcome(seed, asBatch(batch))
+                    const sequential = yield* outcome(seed, oneByOne(batch))
+                    expect(batched).toEqual(sequential)
+                  }).pipe(Effect.orDie)
+                )
             ),
             { numRuns: 150 }
           )
