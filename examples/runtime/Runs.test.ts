@@ -35,7 +35,7 @@ describe("example runtime", () => {
       expect(doc._tag === "Some" && doc.value.payload).toEqual({ run_id: "run_1", status: "running" })
     }).pipe(
       Effect.provide(Runs.layer.pipe(
-        Layer.provideMerge(KhalaPg.layer()),
+        Layer.provideMerge(KhalaPg.layerWith()),
         Layer.provideMerge(EmbeddedPostgres.layerInMemory)
       ))
     ), { timeout: 60_000 })

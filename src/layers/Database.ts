@@ -3,7 +3,7 @@ import { PgClient } from "@effect/sql-pg"
 import type { ConfigError } from "effect"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
 import { integerWithin } from "../services/ConfigInteger.js"
-import { HeadSignals } from "../services/HeadSignals.js"
+import type { HeadSignals } from "../services/HeadSignals.js"
 import { StorageError } from "../services/StorageError.js"
 import * as EmbeddedPostgres from "../storage/embedded/EmbeddedPostgres.js"
 import * as HeadSignalsPg from "../storage/postgres/HeadSignalsPg.js"
@@ -46,6 +46,6 @@ export const layerConfig: Layer.Layer<SqlClient.SqlClient | HeadSignals, ConfigE
                 : error
             )
           ),
-        onNone: () => Layer.merge(EmbeddedPostgres.layer(config.dataDir), HeadSignals.none)
+        onNone: () => EmbeddedPostgres.layer(config.dataDir)
       }))
   )

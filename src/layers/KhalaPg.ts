@@ -39,6 +39,18 @@ export const layerCore: Layer.Layer<
   .pipe(Layer.provideMerge(layerServices))
 
 /**
+ * The durable core over an `SqlClient` speaking Postgres and the hints between processes it allows (for the embedded
+ * database, `EmbeddedPostgres` provides both), with the v1 topic catalog extended by `catalog`.
+ */
+export const layerWith = (
+  catalog: TopicCatalogOptions = {}
+): Layer.Layer<
+  KhalaServices | TopicCatalog,
+  StorageError | TopicCatalogError | ConfigError.ConfigError,
+  SqlClient.SqlClient | HeadSignals
+> => layerCore.pipe(Layer.provideMerge(TopicCatalogLayer(catalog)))
+
+/**
  * The durable core over the runtime's own `PgClient`, with the v1 topic catalog extended by `catalog` (extra topics,
  * retention overrides). `Publisher.publish` joins the runtime's `SqlClient.withTransaction`; other Khala processes on
  * the same database are hinted with `NOTIFY` after Khala's own commits (`KHALA_NOTIFY`).
@@ -49,7 +61,7 @@ export const layer = (
   KhalaServices | TopicCatalog,
   StorageError | TopicCatalogError | ConfigError.ConfigError,
   PgClient.PgClient | SqlClient.SqlClient
-> => layerCore.pipe(Layer.provideMerge(TopicCatalogLayer(catalog)), Layer.provide(HeadSignalsPg.layer))
+> => layerWith(catalog).pipe(Layer.provide(HeadSignalsPg.layer))
 
 /**
  * The durable core on the database the environment names: `DATABASE_URL`, else the embedded database in
@@ -60,4 +72,4 @@ export const layerConfig = (
 ): Layer.Layer<
   KhalaServices | TopicCatalog | SqlClient.SqlClient,
   StorageError | TopicCatalogError | ConfigError.ConfigError
-> => layerCore.pipe(Layer.provideMerge(TopicCatalogLayer(catalog)), Layer.provideMerge(Database.layerConfig))
+> => layerWith(catalog).pipe(Layer.provideMerge(Database.layerConfig))

@@ -3,6 +3,7 @@ import { PGlite } from "@electric-sql/pglite"
 import { Effect, Layer } from "effect"
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
+import { HeadSignals } from "../../services/HeadSignals.js"
 import { StorageError } from "../../services/StorageError.js"
 import * as PgliteClient from "./PgliteClient.js"
 
@@ -75,26 +76,29 @@ const openDatabase = (dataDir: string) =>
     (db) => Effect.promise(() => db.close()).pipe(Effect.ignore)
   )
 
+// One process serves the embedded database, so there is no other process to hint: its commits and the poll suffice.
+const clientLayer = (db: PGlite) => Layer.merge(PgliteClient.layer(db), HeadSignals.none)
+
 /**
  * The embedded default: Postgres (PGlite) persisted in `dataDir`, through the same SQL, migrations and functions as
  * a Postgres server. One process owns it; several Khala processes need a Postgres server (`DATABASE_URL`).
  */
-export const layer = (dataDir: string): Layer.Layer<SqlClient.SqlClient, StorageError> =>
+export const layer = (dataDir: string): Layer.Layer<SqlClient.SqlClient | HeadSignals, StorageError> =>
   Layer.unwrapScoped(Effect.gen(function*() {
     const dir = resolve(dataDir)
     yield* lockDataDir(dir)
     const db = yield* openDatabase(resolve(dir, "pgdata"))
     yield* Effect.logInfo(`embedded database in ${dir}`)
-    return PgliteClient.layer(db)
+    return clientLayer(db)
   }))
 
 /** An embedded database in memory, gone when the scope closes: for tests. */
-export const layerInMemory: Layer.Layer<SqlClient.SqlClient, StorageError> = Layer.unwrapScoped(
+export const layerInMemory: Layer.Layer<SqlClient.SqlClient | HeadSignals, StorageError> = Layer.unwrapScoped(
   Effect.map(
     Effect.acquireRelease(
       Effect.tryPromise({ try: () => PGlite.create(), catch: storageError("cannot start an in-memory database") }),
       (db) => Effect.promise(() => db.close()).pipe(Effect.ignore)
     ),
-    PgliteClient.layer
+    clientLayer
   )
 )
