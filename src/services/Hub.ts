@@ -58,6 +58,12 @@ export interface SubscribeOptions {
    * catches up from the journal on the stream, which waits for it, and goes live again once caught up. It must not
    * block: it runs in the tail, between the other subscribers.
    */
+  /**
+   * Waits until the consumer can take more (its socket's send buffer is under its limit). A subscription that reads
+   * the journal (replaying, or catching up after falling behind) waits for it before each read, so a consumer that
+   * stopped reading holds no page in memory and causes no reads (I9).
+   */
+  readonly awaitCapacity?: Effect.Effect<void> | undefined
   readonly onLive?: ((batch: Batch) => boolean) | undefined
 }
 
