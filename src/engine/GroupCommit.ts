@@ -1,7 +1,7 @@
 import { Config, Deferred, Duration, Effect, Exit, Queue } from "effect"
 import type { PreparedUpdate } from "../services/Appender.js"
-import { integerWithin } from "../services/ConfigInteger.js"
 import type { PublishError, PublishOutcome } from "../services/Publisher.js"
+import { integerWithin } from "../services/Settings.js"
 
 export const GroupCommitConfig = Config.all({
   enabled: Config.boolean("KHALA_GROUP_COMMIT").pipe(

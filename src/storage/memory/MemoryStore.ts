@@ -40,7 +40,7 @@ const emptyState: MemoryState = { topics: HashMap.empty(), documents: HashMap.em
  */
 export class MemoryStore extends Context.Tag("khala/MemoryStore")<MemoryStore, {
   /** The committed state, or inside a transaction its draft (a transaction reads its own writes). */
-  readonly read: Effect.Effect<MemoryState>
+  readonly read: Effect.Effect<MemoryState, StorageError>
   /**
    * Applies `f` atomically: to the enclosing transaction's draft when there is one, else as its own transaction.
    * A failure of `f` writes nothing.
@@ -55,6 +55,8 @@ export class MemoryStore extends Context.Tag("khala/MemoryStore")<MemoryStore, {
   readonly inTransaction: Effect.Effect<boolean>
   /** Failure injection: the next `count` writes fail with a `StorageError` and write nothing. */
   readonly failNextWrites: (count: number) => Effect.Effect<void>
+  /** Failure injection: the next `count` reads fail with a `StorageError`, as while the database is down. */
+  readonly failNextReads: (count: number) => Effect.Effect<void>
   /**
    * Failure injection: deletes the journal rows of `topic` that `erase` selects, leaving a hole in the journal, as an
    * operator's `delete` of one tenant's rows would in Postgres.
@@ -68,12 +70,15 @@ export const makeMemoryStore = Effect.gen(function*() {
   const writer = yield* Effect.makeSemaphore(1)
   const draftWriter = yield* Effect.makeSemaphore(1)
   const injectedFailures = yield* Ref.make(0)
+  const injectedReadFailures = yield* Ref.make(0)
 
-  const takeInjectedFailure = Ref.modify(injectedFailures, (n) => n > 0 ? [true, n - 1] : [false, 0]).pipe(
-    Effect.flatMap((fail) =>
-      fail ? Effect.fail(new StorageError({ message: "injected storage failure" })) : Effect.void
+  const injected = (failures: Ref.Ref<number>) =>
+    Ref.modify(failures, (n) => n > 0 ? [true, n - 1] : [false, 0]).pipe(
+      Effect.flatMap((fail) =>
+        fail ? Effect.fail(new StorageError({ message: "injected storage failure" })) : Effect.void
+      )
     )
-  )
+  const takeInjectedFailure = injected(injectedFailures)
 
   const applyTo = <A, E>(
     ref: Ref.Ref<MemoryState>,
@@ -110,11 +115,15 @@ export const makeMemoryStore = Effect.gen(function*() {
         ))
 
   return MemoryStore.of({
-    read: Effect.flatMap(FiberRef.get(draft), (current) => Ref.get(Option.getOrElse(current, () => committed))),
+    read: Effect.zipRight(
+      injected(injectedReadFailures),
+      Effect.flatMap(FiberRef.get(draft), (current) => Ref.get(Option.getOrElse(current, () => committed)))
+    ),
     write,
     withTransaction,
     inTransaction: Effect.map(FiberRef.get(draft), Option.isSome),
     failNextWrites: (count) => Ref.set(injectedFailures, count),
+    failNextReads: (count) => Ref.set(injectedReadFailures, count),
     eraseRows: (topic, erase) =>
       writer.withPermits(1)(Ref.update(committed, (state) => ({
         ...state,
