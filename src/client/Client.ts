@@ -13,6 +13,7 @@ import * as Micro from "effect/Micro"
 import type { DocumentFilter } from "./Document.js"
 import type { ConnectionState, Subscription } from "./Engine.js"
 import { start } from "./Engine.js"
+import { ClientClosed } from "./Errors.js"
 import type { ExternalStore } from "./ExternalStore.js"
 import type { ClientOptions } from "./Settings.js"
 
@@ -43,6 +44,14 @@ export interface Client {
   readonly close: () => Promise<void>
 }
 
+// Rejects with the error itself (a `ForbiddenTopic`, say), not the `MicroCause` around it.
+const runPromise = <A, E>(effect: Micro.Micro<A, E>): Promise<A> =>
+  Micro.runPromiseExit(effect).then((exit) => {
+    if (exit._tag === "Success") return exit.value
+    const cause = exit.cause
+    throw cause._tag === "Fail" ? cause.error : cause._tag === "Die" ? cause.defect : new ClientClosed()
+  })
+
 /**
  * Creates a client; it connects at once.
  *
@@ -54,9 +63,9 @@ export const createClient = (options: ClientOptions): Client => {
     state: engine.state,
     subscribe: <T>(topic: string, subscribeOptions?: { readonly filter?: DocumentFilter }) => {
       const subscription = engine.subscribe<T>(topic, subscribeOptions)
-      return { ...subscription, synced: () => Micro.runPromise(subscription.synced) }
+      return { ...subscription, synced: () => runPromise(subscription.synced) }
     },
     reconnect: engine.reconnect,
-    close: () => Micro.runPromise(engine.close)
+    close: () => runPromise(engine.close)
   }
 }
