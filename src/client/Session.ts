@@ -97,8 +97,20 @@ export const run = (
       })
     )
 
+    // A topic stale again right after its hydration (a server that keeps refusing the snapshot watermark) would loop
+    // between the two without pause: past a few rounds, the session ends and the reconnect loop backs off.
+    const hydrations = new Map<TopicCache, number>()
+    const maxHydrationsPerTopic = 3
     const hydrate = (cache: TopicCache, retentionFloor: number) =>
       Micro.gen(function*() {
+        const round = (hydrations.get(cache) ?? 0) + 1
+        hydrations.set(cache, round)
+        if (round > maxHydrationsPerTopic) {
+          return mailbox.force({
+            _tag: "Failed",
+            error: new ConnectionLost({ reason: `${cache.topic} is still stale after ${round - 1} hydrations` })
+          })
+        }
         phases.set(cache, "hydrating")
         cache.setStatus({ synced: false })
         yield* hydrateTopic(http, cache.topic, cache.filter, retentionFloor).pipe(

@@ -73,6 +73,7 @@ export class TopicCache {
   /** Fills the cache from what the store held, then tells the app. */
   restore(stored: StoredTopic | undefined): void {
     if (stored !== undefined && stored.cursor.filter === this.filterKey) {
+      this.fresh = false
       this.cursorValue = stored.cursor
       for (const document of stored.documents) {
         this.documents.set(document.docKey, document)
@@ -91,10 +92,14 @@ export class TopicCache {
     this.notify()
   }
 
-  /** Whether the topic has never been synced: nothing stored under this filter. */
+  /**
+   * Whether the topic has no resume point yet: nothing was stored under this filter, and no hydration reset it. An
+   * empty topic hydrated at watermark 0 is not fresh: its cursor is 0 because the journal is empty.
+   */
   get isFresh(): boolean {
-    return this.cursorValue.watermark === 0 && this.documents.size === 0
+    return this.fresh
   }
+  private fresh = true
 
   get cursor(): Cursor {
     return this.cursorValue
@@ -183,6 +188,7 @@ export class TopicCache {
       if (this.matches(document.docKey)) this.documents.set(document.docKey, document)
     }
     this.cursorValue = { watermark, epoch, filter: this.filterKey }
+    this.fresh = false
     this.pendingReplace = true
     this.pendingCursor = true
     this.pendingPut = new Map(this.documents)

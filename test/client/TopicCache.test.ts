@@ -98,6 +98,16 @@ describe("TopicCache", () => {
     ])
   })
 
+  it("is fresh until restored from the store or reset by a hydration, even to an empty topic at watermark 0", () => {
+    const cache = loaded()
+    expect(cache.isFresh).toBe(true)
+    cache.reset([], 0, null)
+    expect(cache.isFresh).toBe(false)
+    const restored = new TopicCache("t", undefined)
+    restored.restore({ cursor: { watermark: 0, epoch: null, filter: "" }, documents: [] })
+    expect(restored.isFresh).toBe(false)
+  })
+
   it("starts over when the store holds the topic under another filter", () => {
     const cache = new TopicCache("t", { docKeys: ["x"] })
     cache.restore({ cursor: { watermark: 40, epoch: null, filter: "" }, documents: [doc("x", 1, 3), doc("y", 1, 4)] })
