@@ -23,7 +23,7 @@ import type { ClientOptions } from "./Settings.js"
  * @since 0.1.0
  */
 export interface TopicSubscription<T = unknown> extends Omit<Subscription<T>, "synced"> {
-  /** Resolves once the topic is synced on the current connection; rejects with `ForbiddenTopic`. */
+  /** Resolves once the topic is synced on the current connection; rejects with `ForbiddenTopic` or `ClientClosed`. */
   readonly synced: () => Promise<void>
 }
 

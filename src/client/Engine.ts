@@ -56,8 +56,8 @@ export interface Subscription<T = unknown> extends ExternalStore<ReadonlyMap<str
   readonly status: ExternalStore<TopicStatus>
   /** Tells the listener each persisted step's changes; returns its removal. */
   readonly onChanges: (listener: ChangeListener<T>) => () => void
-  /** Succeeds once the topic is synced on the current connection; fails if it cannot be followed. */
-  readonly synced: Micro.Micro<void, ForbiddenTopic>
+  /** Succeeds once the topic is synced on the current connection; fails if it cannot be followed or the client closes. */
+  readonly synced: Micro.Micro<void, ForbiddenTopic | ClientClosed>
   /** Stops following the topic through this handle; the topic is left once no handle follows it. */
   readonly close: () => void
 }
@@ -184,11 +184,12 @@ export const start = (options: ClientOptions): Engine => {
           cache.changeListeners.delete(listener as ChangeListener)
         }
       },
-      synced: Micro.async<void, ForbiddenTopic>((resume) => {
+      synced: Micro.async<void, ForbiddenTopic | ClientClosed>((resume) => {
         const check = () => {
           const status = cache.status.getSnapshot()
-          if (status.error instanceof ForbiddenTopic) resume(Micro.fail(status.error))
-          else if (status.synced) resume(Micro.void)
+          if (status.error instanceof ForbiddenTopic || status.error instanceof ClientClosed) {
+            resume(Micro.fail(status.error))
+          } else if (status.synced) resume(Micro.void)
           else return false
           return true
         }
@@ -234,7 +235,10 @@ export const start = (options: ClientOptions): Engine => {
         Micro.andThen(Micro.promise(async () => {
           await settings.store.close?.()
         })),
-        Micro.ensuring(Micro.sync(() => state.set({ ...state.getSnapshot(), status: "closed", retryAt: undefined })))
+        Micro.ensuring(Micro.sync(() => {
+          for (const cache of registry.topics.values()) cache.setStatus({ synced: false, error: new ClientClosed() })
+          state.set({ ...state.getSnapshot(), status: "closed", retryAt: undefined })
+        }))
       )
     })
   }

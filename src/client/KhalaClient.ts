@@ -44,7 +44,7 @@ export interface TopicStream<T = unknown> {
   readonly snapshots: Stream.Stream<ReadonlyMap<string, Document<T>>>
   readonly status: Stream.Stream<TopicStatus>
   /** Succeeds once the topic is synced on the current connection. */
-  readonly synced: Effect.Effect<void, ForbiddenTopic>
+  readonly synced: Effect.Effect<void, ForbiddenTopic | ClientClosed>
 }
 
 /**

@@ -352,7 +352,10 @@ export const run = (
         if (expiresAt === undefined) return yield* Micro.never
         const now = Date.now()
         const lead = Math.min(settings.refreshBeforeExpiryMs, Math.max(0, (expiresAt - now) / 2))
-        yield* Micro.sleep(Math.max(0, expiresAt - lead - now))
+        // A token that looks (nearly) expired already, by this clock, is left to the server: refreshing it now would
+        // reconnect without pause if the clock is skewed. The server's expiry close then backs off as usual.
+        if (expiresAt - lead - now < minRefreshDelayMs) return yield* Micro.never
+        yield* sleep(expiresAt - lead - now)
         if (settings.tokenRefresh !== "in-band") return
         const fresh = yield* settings.token
         const ref = nextRef()
@@ -371,6 +374,14 @@ export const run = (
     yield* reconcile
     yield* Micro.raceAllFirst([processing, heartbeats, refresh, connection.closed])
   }))
+
+/** A refresh is not scheduled sooner than this after a connect. */
+const minRefreshDelayMs = 1000
+
+/** Timers take at most 2^31 - 1 ms (about 24.8 days) and fire at once beyond it: longer waits go in steps. */
+const maxTimerMs = 2 ** 31 - 1
+const sleep = (millis: number): Micro.Micro<void> =>
+  millis <= maxTimerMs ? Micro.sleep(millis) : Micro.flatMap(Micro.sleep(maxTimerMs), () => sleep(millis - maxTimerMs))
 
 const timeout = (millis: number, reason: string) =>
   Micro.flatMap(Micro.sleep(millis), () => Micro.fail(new ConnectionLost({ reason })))
