@@ -329,10 +329,40 @@ export const run = (
         }
         yield* persist(settings, [...touched])
         for (const [cache, floor] of pendingHydrations.splice(0)) yield* hydrate(cache, floor)
+        if (drained) return true
         if (topicsChanged || messages.some((m) => m._tag === "Frame")) yield* reconcile
+        return false
       })
 
-    const processing = Micro.forever(Micro.flatMap(mailbox.takeAll, step))
+    // Set once the server confirmed that it sends nothing more (see `drain`): the step that saw it ends the session.
+    let drained = false
+    const processing = Micro.gen(function*() {
+      while (!(yield* Micro.flatMap(mailbox.takeAll, step))) {
+        // every group is applied, persisted and told before the next is taken
+      }
+    })
+
+    // Ends the session without losing what is on its way: unsubscribing every topic makes the server stop sending
+    // batches before it replies, so everything before the reply is applied and persisted, and nothing is received
+    // twice after the reconnect. Past the request timeout the session ends anyway.
+    const drain = Micro.gen(function*() {
+      const topics = [...phases].filter(([, phase]) => phase === "subscribed").map(([cache]) => cache.topic)
+      if (topics.length === 0) return
+      const ref = nextRef()
+      const confirmed = yield* Micro.async<void>((resume) => {
+        pending.set(ref, () => {
+          drained = true
+          resume(Micro.void)
+        })
+        send(ref, Wire.channelTopic, Wire.SyncEvent.unsubscribe, { topics })
+        return Micro.sync(() => {
+          pending.delete(ref)
+        })
+      }).pipe(Micro.timeoutOption(settings.requestTimeoutMs))
+      if (confirmed._tag === "None") return
+      // the processing loop ends the session once it has persisted the group holding the reply
+      return yield* Micro.never
+    })
 
     const heartbeats = Micro.forever(Micro.gen(function*() {
       yield* Micro.sleep(settings.heartbeatIntervalMs)
@@ -356,7 +386,7 @@ export const run = (
         // reconnect without pause if the clock is skewed. The server's expiry close then backs off as usual.
         if (expiresAt - lead - now < minRefreshDelayMs) return yield* Micro.never
         yield* sleep(expiresAt - lead - now)
-        if (settings.tokenRefresh !== "in-band") return
+        if (settings.tokenRefresh !== "in-band") return yield* drain
         const fresh = yield* settings.token
         const ref = nextRef()
         const reply = yield* Micro.async<Reply>((resume) => {
@@ -366,7 +396,7 @@ export const run = (
             pending.delete(ref)
           })
         }).pipe(Micro.timeoutOption(settings.requestTimeoutMs))
-        if (reply._tag === "None" || reply.value.status === "error") return
+        if (reply._tag === "None" || reply.value.status === "error") return yield* drain
         token = fresh
       }
     })

@@ -118,6 +118,8 @@ describe.skipIf(!postgresAvailable)("client, live", () => {
         yield* sql.publishAll(range(2, 10).map((i) => ({ docKey: `r${i}`, payload: { i } })))
         expect([...new Set(yield* Fiber.join(received))]).toEqual(range(1, 10).map((i) => `r${i}`))
         expect((yield* topic.documents).size).toBe(10)
+        const latest = yield* topic.snapshots.pipe(Stream.filter((documents) => documents.size === 10), Stream.runHead)
+        expect(latest._tag === "Some" && latest.value.get("r10")?.payload).toEqual({ i: 10 })
         expect(yield* topic.get("r3")).toMatchObject({ _tag: "Some", value: { payload: { i: 3 } } })
       })
       yield* program.pipe(
