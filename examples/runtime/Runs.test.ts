@@ -31,7 +31,7 @@ describe("example runtime", () => {
       expect(Exit.isFailure(failed)).toBe(true)
       const page = yield* (yield* Journal).read("runtime.run_summaries", 0, 10)
       expect(page.rows.map((r) => r.docVersion)).toEqual([1])
-      const doc = yield* (yield* Documents).get("runtime.run_summaries", "org_a:run_1")
+      const doc = yield* (yield* Documents).get("runtime.run_summaries", "org_a", "org_a:run_1")
       expect(doc._tag === "Some" && doc.value.payload).toEqual({ run_id: "run_1", status: "running" })
     }).pipe(
       Effect.provide(Runs.layer.pipe(

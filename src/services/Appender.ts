@@ -2,11 +2,16 @@ import type { Effect } from "effect"
 import { Context } from "effect"
 import type { PublishError, PublishOutcome, PublishUpdate } from "./Publisher.js"
 
-/** A validated update with its canonical JSON and payload hash, computed once in process. */
+/** A validated change of one document, with its canonical JSON, hash and size computed once in process. */
 export interface PreparedUpdate extends PublishUpdate {
+  /** A delete: no payload, no hash. */
+  readonly deleted: boolean
+  /** The canonical JSON of the payload; the text `null` for a delete, which stores none. */
   readonly canonicalPayload: string
-  /** `sha256:<hex>` */
-  readonly payloadHash: string
+  /** `sha256:<hex>`; null for a delete. */
+  readonly payloadHash: string | null
+  /** UTF-8 bytes of `canonicalPayload` (0 for a delete). */
+  readonly payloadBytes: number
 }
 
 /**
