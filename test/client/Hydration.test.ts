@@ -11,7 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type pg from "pg"
 import { createClient, memoryStore, type WatermarkStore } from "../../src/client/node.js"
-import { recordingWebSocket, type WireLog } from "../support/ClientHarness.js"
+import { recordingWebSocket, removeDocument, type WireLog } from "../support/ClientHarness.js"
 import { startStandIn } from "../support/HydrationStandIn.js"
 import { range, signToken, sqlPublisher, startKhala } from "../support/Khala.js"
 import { waitUntil } from "../support/PhoenixClient.js"
@@ -28,7 +28,7 @@ const scopes = [runs, workers, events, notes]
 const readModel = (client: pg.Client, topic: string) =>
   Effect.promise(async () => {
     const rows = await client.query(
-      "select doc_key, doc_version, payload from khala.sync_documents where topic = $1 and org_id = 'org_a'",
+      "select doc_key, doc_version, payload from khala.sync_documents where topic = $1 and org_id = 'org_a' and not deleted",
       [topic]
     )
     return new Map(rows.rows.map((row) => [row.doc_key as string, { v: Number(row.doc_version), p: row.payload }]))
@@ -118,6 +118,8 @@ describe.skipIf(!postgresAvailable)("client, hydration", () => {
       Effect.scoped(Effect.gen(function*() {
         const { client, sql, standIn, wire } = yield* setup
         yield* sql.publishAll(range(1, 12).map((i) => ({ topic: notes, docKey: `n${i}`, payload: { i } })))
+        // a tombstone: listed by no page, so absent from the hydrated cache
+        expect(yield* removeDocument(sql.client, { topic: notes, docKey: "n5", docVersion: 2 })).toBe(13)
         const store = memoryStore()
         // what the client had from the database before the restore: further ahead, and a document it no longer has
         yield* Effect.promise(() =>
@@ -135,12 +137,20 @@ describe.skipIf(!postgresAvailable)("client, hydration", () => {
         yield* Effect.promise(() => subscription.synced())
         expect(held(subscription.getSnapshot())).toEqual(yield* readModel(sql.client, notes))
         expect(subscription.get("ghost")).toBeUndefined()
-        expect((yield* Effect.promise(() => store.load(notes)))?.cursor.watermark).toBe(12)
+        expect(subscription.get("n5")).toBeUndefined()
+        const epoch = (yield* Effect.promise(() =>
+          sql.client.query("select epoch from khala.sync_topic_sequences where topic = $1", [notes])
+        )).rows[0].epoch
+        expect(
+          (yield* Effect.promise(() =>
+            store.load(notes)
+          ))?.cursor
+        ).toMatchObject({ watermark: 13, epoch })
         // the injected failure was retried
         expect(standIn.requests.filter((r) => r.startsWith(`GET /sync/v1/topics/${notes}/documents?`)).length).toBe(3)
         yield* sql.publish({ topic: notes, docKey: "n13", payload: { i: 13 } })
         yield* waitUntil("n13", () => subscription.get("n13") !== undefined)
-        expect(wire.get(notes)).toEqual([13])
+        expect(wire.get(notes)).toEqual([14])
       })),
     { timeout: 60_000 }
   )

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
 import { createClient, KhalaClient, memoryStore } from "../../src/client/node.js"
-import { recordingWebSocket, type WireLog } from "../support/ClientHarness.js"
+import { recordingWebSocket, removeDocument, type WireLog } from "../support/ClientHarness.js"
 import { range, signToken, sqlPublisher, startKhala } from "../support/Khala.js"
 import { waitUntil } from "../support/PhoenixClient.js"
 import { postgresAvailable, testDatabase } from "../support/Postgres.js"
@@ -65,6 +65,44 @@ describe.skipIf(!postgresAvailable)("client, live", () => {
         yield* waitUntil("r9", () => again.get("r9") !== undefined)
         expect(wire.get(runs)!.slice(before)).toEqual(range(persisted!.cursor.watermark + 1, yield* sql.head(runs)))
         expect(again.getSnapshot().size).toBe(9)
+        yield* Effect.promise(() => second.close())
+      })),
+    { timeout: 60_000 }
+  )
+
+  it.live(
+    "drops deleted documents, live and when resuming, and takes a document created again after its delete",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const db = yield* testDatabase
+        const { server } = yield* startKhala(db.url)
+        const sql = yield* sqlPublisher(db.url)
+        yield* sql.publishAll(range(1, 3).map((i) => ({ docKey: `r${i}`, payload: { i } })))
+        const store = memoryStore()
+        const options = {
+          url: server.url(""),
+          token: () => signToken({ org: "org_a", scopes: [runs] }),
+          store,
+          initialLoad: "replay" as const
+        }
+        const first = createClient(options)
+        const live = first.subscribe<{ i: number }>(runs)
+        yield* Effect.promise(() => live.synced())
+        yield* removeDocument(sql.client, { docKey: "r2", docVersion: 2 })
+        yield* waitUntil("r2 dropped", () => live.get("r2") === undefined)
+        expect([...live.getSnapshot().keys()].sort()).toEqual(["r1", "r3"])
+        const stored = yield* Effect.promise(() => store.load(runs))
+        expect(stored?.documents.map((d) => d.docKey).sort()).toEqual(["r1", "r3"])
+        yield* Effect.promise(() => first.close())
+
+        // while the client is away: another delete, and r2 created again at a newer version
+        yield* removeDocument(sql.client, { docKey: "r3", docVersion: 2 })
+        yield* sql.publish({ docKey: "r2", docVersion: 3, payload: { i: 2 } })
+        const second = createClient(options)
+        const resumed = second.subscribe<{ i: number }>(runs)
+        yield* Effect.promise(() => resumed.synced())
+        yield* waitUntil("r2 back", () => resumed.get("r2")?.docVersion === 3)
+        expect([...resumed.getSnapshot().keys()].sort()).toEqual(["r1", "r2"])
         yield* Effect.promise(() => second.close())
       })),
     { timeout: 60_000 }

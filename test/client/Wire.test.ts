@@ -14,7 +14,8 @@ describe("client wire decoding", () => {
           payload: { x: 1 },
           payloadHash: "sha256:00",
           watermark: 7,
-          hydrationRequired: false
+          hydrationRequired: false,
+          deleted: false
         },
         {
           topic: "t",
@@ -23,7 +24,8 @@ describe("client wire decoding", () => {
           payload: null,
           payloadHash: null,
           watermark: 8,
-          hydrationRequired: true
+          hydrationRequired: true,
+          deleted: false
         }
       ],
       replayComplete: true,

@@ -2,6 +2,8 @@
  * Fixtures of the client tests: a WebSocket that records every update watermark the client received (to check the
  * wire, where the client's version check would hide a replayed row), and a counting token provider.
  */
+import { Effect } from "effect"
+import type pg from "pg"
 import WebSocket from "ws"
 import type { WebSocketConstructor } from "../../src/client/Connection.js"
 import { signToken, type TokenOptions } from "./Khala.js"
@@ -36,3 +38,17 @@ export const countingTokens = (options: TokenOptions) => {
   )
   return provider
 }
+
+/** `select khala.remove(...)`: deletes a document from SQL, keeping a tombstone at `docVersion`; the watermark. */
+export const removeDocument = (
+  client: pg.Client,
+  options: { readonly topic?: string; readonly docKey: string; readonly docVersion: number; readonly orgId?: string }
+) =>
+  Effect.promise(() =>
+    client.query<{ w: string | null }>("select khala.remove($1, $2, $3, $4) as w", [
+      options.topic ?? "runtime.run_summaries",
+      options.docKey,
+      options.docVersion,
+      options.orgId ?? "org_a"
+    ])
+  ).pipe(Effect.map((result) => (result.rows[0]?.w == null ? null : Number(result.rows[0].w))))

@@ -4,9 +4,9 @@
  * only) and forwards every WebSocket upgrade to the real server untouched. The client under test talks to one origin,
  * as it would to a real server; only the hydration answers are the stand-in's.
  *
- * Listings report `snapshot_watermark` = the topic's head when the first page was read (carried in the cursor) and
- * every page reads current rows, which the snapshot rule allows ("at its version at W or newer"); the current server
- * deletes nothing, so every document that exists at W is listed.
+ * Listings report `snapshot_watermark` = the topic's head when the first page was read (carried in the cursor) and the
+ * topic's epoch, and every page reads current rows, which the snapshot rule allows ("at its version at W or newer");
+ * tombstones are skipped by listings, answered as `deleted` by batchGet and as 404 alone.
  */
 import { Effect } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
@@ -41,9 +41,9 @@ const documentOf = (row: any) => ({
   doc_key: row.doc_key,
   doc_version: Number(row.doc_version),
   payload: row.payload,
-  payload_hash: `sha256:${Buffer.from(row.payload_hash).toString("hex")}`,
+  payload_hash: row.payload_hash === null ? null : `sha256:${Buffer.from(row.payload_hash).toString("hex")}`,
   watermark: Number(row.watermark),
-  deleted: false
+  deleted: row.deleted
 })
 
 export const startStandIn = (options: { readonly databaseUrl: string; readonly serverPort: number }) =>
@@ -53,7 +53,7 @@ export const startStandIn = (options: { readonly databaseUrl: string; readonly s
       await db.connect()
       const requests: Array<string> = []
       let failures = 0
-      const columns = "doc_key, doc_version, payload, payload_hash, watermark"
+      const columns = "doc_key, doc_version, payload, payload_hash, watermark, deleted"
 
       const answer = async (request: IncomingMessage, response: ServerResponse) => {
         const url = new URL(request.url ?? "/", "http://stand-in")
@@ -78,7 +78,8 @@ export const startStandIn = (options: { readonly databaseUrl: string; readonly s
         }
         if (match[2] !== undefined) {
           const rows = await db.query(
-            `select ${columns} from khala.sync_documents where topic = $1 and org_id = $2 and doc_key = $3`,
+            `select ${columns} from khala.sync_documents where topic = $1 and org_id = $2 and doc_key = $3
+               and not deleted`,
             [topic, org, decodeURIComponent(match[2])]
           )
           if (rows.rows.length === 0) return json(response, 404, { code: "not_found", message: "no such document" })
@@ -87,18 +88,17 @@ export const startStandIn = (options: { readonly databaseUrl: string; readonly s
         const limit = Math.min(Number(url.searchParams.get("limit") ?? 200), 1000)
         const prefix = url.searchParams.get("doc_key_prefix") ?? ""
         const cursor = url.searchParams.get("cursor")
+        const head = await db.query(
+          "select next_watermark, epoch from khala.sync_topic_sequences where topic = $1",
+          [topic]
+        )
+        const epoch: string | null = head.rows[0]?.epoch ?? null
         const [snapshot, after] = cursor === null
-          ? [
-            Number(
-              (await db.query("select next_watermark from khala.sync_topic_sequences where topic = $1", [topic]))
-                .rows[0]?.next_watermark ?? 0
-            ),
-            ""
-          ]
+          ? [Number(head.rows[0]?.next_watermark ?? 0), ""]
           : JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))
         const rows = await db.query(
           `select ${columns} from khala.sync_documents where topic = $1 and org_id = $2 and doc_key > $3
-             and starts_with(doc_key, $4) order by doc_key limit $5`,
+             and starts_with(doc_key, $4) and not deleted order by doc_key limit $5`,
           [topic, org, after, prefix, limit + 1]
         )
         const page = rows.rows.slice(0, limit)
@@ -107,7 +107,7 @@ export const startStandIn = (options: { readonly databaseUrl: string; readonly s
           : null
         return json(response, 200, {
           topic,
-          epoch: null,
+          epoch,
           snapshot_watermark: snapshot,
           documents: page.map(documentOf),
           next_cursor: next
