@@ -1,7 +1,8 @@
 /**
  * The client across a server crash (I1, I4): the server is SIGKILLed mid-stream, rows are committed while none runs,
  * and a new server on the same database comes up behind the same address. The client reconnects by itself and, on the
- * wire, resumes exactly after the watermark it had persisted; its cache ends equal to what was published.
+ * wire, resumes exactly after the watermark it had persisted; its cache ends equal to what was published. And a network
+ * path that dies silently is noticed by the heartbeat.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
@@ -72,5 +73,37 @@ describe.skipIf(!postgresAvailable)("client, server crash", () => {
         expect((yield* Effect.promise(() => store.load(runs)))!.cursor.watermark).toBe(head)
       })),
     { timeout: 90_000 }
+  )
+
+  it.live(
+    "notices a dead connection by its unanswered heartbeat, and reconnects",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const db = yield* testDatabase
+        const { server } = yield* startKhala(db.url)
+        const proxy = yield* startProxy(server.port)
+        const sql = yield* sqlPublisher(db.url)
+        const client = createClient({
+          url: proxy.url,
+          token: () => signToken({ org: "org_a", scopes: [runs] }),
+          initialLoad: "replay",
+          heartbeatIntervalMs: 200,
+          heartbeatTimeoutMs: 300,
+          backoff: { baseMs: 100, maxMs: 200 }
+        })
+        yield* Effect.addFinalizer(() => Effect.promise(() => client.close()))
+        const subscription = client.subscribe(runs)
+        yield* Effect.promise(() => subscription.synced())
+        const connections = proxy.connectedAt.length
+        // the path goes dead without a close on either side: only the heartbeat can tell
+        proxy.stallAll()
+        yield* sql.publish({ docKey: "after-stall", payload: {} })
+        yield* waitUntil("the client to give the connection up", () => client.state.getSnapshot().status !== "live")
+        expect(client.state.getSnapshot().error).toMatchObject({ reason: "no heartbeat reply from the server" })
+        yield* waitUntil("the row, over a new connection", () => subscription.get("after-stall") !== undefined)
+        expect(proxy.connectedAt.length).toBeGreaterThan(connections)
+        expect(client.state.getSnapshot().status).toBe("live")
+      })),
+    { timeout: 60_000 }
   )
 })

@@ -13,6 +13,8 @@ export interface TcpProxy {
   readonly retarget: (port: number) => void
   /** Destroys every open connection, both sides. */
   readonly dropAll: () => void
+  /** Stops forwarding on every open connection, which stays open: a dead network path that no side notices. */
+  readonly stallAll: () => void
   /** `performance.now()` of every accepted connection, in order. */
   readonly connectedAt: Array<number>
 }
@@ -22,6 +24,7 @@ export const startProxy = (targetPort: number) =>
     Effect.async<{ proxy: TcpProxy; close: () => Promise<void> }>((resume) => {
       let target = targetPort
       const open = new Set<Socket>()
+      const pairs = new Set<readonly [Socket, Socket]>()
       const connectedAt: Array<number> = []
       const server = createServer((client) => {
         connectedAt.push(performance.now())
@@ -30,7 +33,10 @@ export const startProxy = (targetPort: number) =>
         open.add(upstream)
         client.pipe(upstream)
         upstream.pipe(client)
+        const pair = [client, upstream] as const
+        pairs.add(pair)
         const end = () => {
+          pairs.delete(pair)
           client.destroy()
           upstream.destroy()
           open.delete(client)
@@ -50,6 +56,14 @@ export const startProxy = (targetPort: number) =>
             dropAll: () => {
               for (const socket of open) socket.destroy()
               open.clear()
+            },
+            stallAll: () => {
+              for (const [client, upstream] of pairs) {
+                client.unpipe(upstream)
+                upstream.unpipe(client)
+                client.pause()
+                upstream.pause()
+              }
             },
             connectedAt
           },
