@@ -112,8 +112,11 @@ export const indexedDbStore = (options: {
       }
       await finished
     },
+    // Closed with one client, the store opens again for the next.
     close: async () => {
-      if (opened !== undefined) (await opened).close()
+      const closing = opened
+      opened = undefined
+      if (closing !== undefined) (await closing).close()
     }
   }
 }
