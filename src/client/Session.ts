@@ -192,7 +192,8 @@ export const run = (
         // error that names no topic concerns all it was about.
         const stale = error.staleTopics.length > 0
           ? error.staleTopics
-          : caches.map((cache) => ({ topic: cache.topic, retentionFloor: 0 }))
+          : caches.filter((cache) => phases.get(cache) !== "forbidden")
+            .map((cache) => ({ topic: cache.topic, retentionFloor: 0 }))
         for (const { retentionFloor, topic } of stale) {
           const cache = caches.find((c) => c.topic === topic)
           if (cache !== undefined && phases.get(cache) !== "hydrating") pendingHydrations.push([cache, retentionFloor])
