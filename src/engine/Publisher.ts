@@ -25,7 +25,7 @@ export const make = Effect.gen(function*() {
     )
 
   const groupCommit = yield* GroupCommit.make({
-    publishBatch: appender.appendAll,
+    publishBatch: (updates, options) => appender.appendAll(updates, options),
     publishOne: appender.appendOne,
     committed: (outcomes) => wakeups.committed(appendedHeads(outcomes))
   })

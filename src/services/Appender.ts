@@ -24,8 +24,12 @@ export class Appender extends Context.Tag("khala/Appender")<Appender, {
   readonly inTransaction: Effect.Effect<boolean>
   /** Appends one update. Inside a caller's transaction a typed failure leaves that transaction usable. */
   readonly appendOne: (update: PreparedUpdate) => Effect.Effect<PublishOutcome, PublishError>
-  /** Appends updates atomically, in order, as if one by one; outcomes in input order. */
+  /**
+   * Appends updates atomically, in order, as if one by one; outcomes in input order. With `lockWaitMs`, a topic
+   * held by another transaction for longer fails the call with a `StorageError` of reason `busy` instead of waiting.
+   */
   readonly appendAll: (
-    updates: ReadonlyArray<PreparedUpdate>
+    updates: ReadonlyArray<PreparedUpdate>,
+    options?: { readonly lockWaitMs?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<PublishOutcome>, PublishError>
 }>() {}

@@ -59,6 +59,10 @@ export const testDatabase = Effect.acquireRelease(
   ({ name }) => withAdmin((client) => client.query(`drop database if exists ${name} with (force)`))
 )
 
+/** An `SqlClient` (and `PgClient`) on the database at `url`. */
+export const layerDatabase = (url: string, options?: { readonly maxConnections?: number }) =>
+  PgClientGated.layer({ url: Redacted.make(url), maxConnections: options?.maxConnections ?? 10 })
+
 /** An `SqlClient` on a fresh database of its own. */
 export const layerTestDatabase = (options?: { readonly maxConnections?: number }) =>
   Layer.unwrapScoped(

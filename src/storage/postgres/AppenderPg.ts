@@ -44,7 +44,7 @@ export const make = Effect.gen(function*() {
       )
     )
 
-  const publishBatch = (updates: ReadonlyArray<PreparedUpdate>) => {
+  const publishBatch = (updates: ReadonlyArray<PreparedUpdate>, lockWaitMs: number | undefined) => {
     if (updates.length === 0) return Effect.succeed([])
     // Built by hand: the canonical payload is already JSON text, so it is spliced in rather than parsed again.
     const body = updates.map((u) =>
@@ -55,7 +55,7 @@ export const make = Effect.gen(function*() {
         : `"pointer":${u.pointer === true},"payload_hash":"${u.payloadHash}","payload_bytes":${u.payloadBytes},` +
           `"payload":${u.canonicalPayload}}`)
     ).join(",")
-    return sql`select khala.publish_batch(${`[${body}]`}::jsonb) as watermarks`.pipe(
+    return sql`select khala.publish_batch(${`[${body}]`}::jsonb, ${lockWaitMs ?? null}::integer) as watermarks`.pipe(
       Effect.mapError(classify(updates[0]!.topic)),
       Effect.flatMap(decodeWatermarks),
       Effect.map((rows) => rows[0]!.watermarks.map((w, i) => outcome(updates[i]!.topic, w)))
@@ -78,7 +78,7 @@ export const make = Effect.gen(function*() {
   return Appender.of({
     inTransaction,
     appendOne: publishOne,
-    appendAll: (updates) => isolated(publishBatch(updates))
+    appendAll: (updates, options) => isolated(publishBatch(updates, options?.lockWaitMs))
   })
 })
 

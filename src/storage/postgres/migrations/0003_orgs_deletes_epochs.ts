@@ -42,6 +42,7 @@ drop function khala.publish(text, text, bigint, text, jsonb, boolean);
 drop function khala.try_publish_hashed(text, text, bigint, text, jsonb, boolean, bytea);
 drop function khala.publish_hashed(text, text, bigint, text, jsonb, boolean, bytea);
 drop function khala.allocate_watermarks(text, integer);
+drop function khala.publish_batch(jsonb);
 
 -- The append path: one document change (a publish, or a delete when p_deleted) with its payload already hashed and
 -- measured. Returns the watermark; NULL when doc_version is not newer than the org's stored document (nothing is
@@ -167,13 +168,16 @@ $$;
 -- The batch form: a JSON array of {topic, doc_key, doc_version, org_id, payload, pointer?, payload_hash?,
 -- payload_bytes?, deleted?}, applied in order as if appended one by one; returns the watermarks in input order (NULL
 -- where the version was not newer). A delete ("deleted": true) carries no payload. Every topic of the batch is locked
--- up front in sorted order, so concurrent batches cannot deadlock one another.
-create or replace function khala.publish_batch(updates jsonb) returns bigint[]
+-- up front in sorted order, so concurrent batches cannot deadlock one another. With lock_timeout_ms, a topic lock not
+-- granted in time fails the call (SQLSTATE 55P03) instead of waiting longer: Khala's group commit then gives its
+-- connection back and tries again later, rather than holding it while a caller's transaction holds the topic.
+create function khala.publish_batch(updates jsonb, lock_timeout_ms integer default null) returns bigint[]
 language plpgsql as $$
 declare
   v_problem text;
   v_topics text[];
   v_locked integer;
+  v_lock_timeout text;
   v_result bigint[];
 begin
   if updates is null or jsonb_typeof(updates) <> 'array' then
@@ -228,8 +232,14 @@ begin
 
   -- Sorted order, as every lock taker here: concurrent batches cannot deadlock. The statements below start after
   -- the locks are held, so they read the documents and heads as the previous holder committed them.
+  v_lock_timeout := current_setting('lock_timeout');
+  if lock_timeout_ms is not null then
+    perform set_config('lock_timeout', lock_timeout_ms || 'ms', true);
+  end if;
   select count(*) into v_locked
     from (select 1 from khala.sync_topic_sequences s where s.topic = any(v_topics) order by s.topic for update) l;
+  -- the rest of the caller's transaction keeps its own setting
+  perform set_config('lock_timeout', v_lock_timeout, true);
   if v_locked <> cardinality(v_topics) then
     raise exception using errcode = 'KH001', message = format('khala: unknown topic %L',
       (select t from unnest(v_topics) t
