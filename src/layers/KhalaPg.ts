@@ -12,6 +12,7 @@ import * as HeadSignalsPg from "../storage/postgres/HeadSignalsPg.js"
 import * as JournalPg from "../storage/postgres/JournalPg.js"
 import { migrate } from "../storage/postgres/Migrations.js"
 import * as PgClientGated from "../storage/postgres/PgClientGated.js"
+import * as RetentionStorePg from "../storage/postgres/RetentionStorePg.js"
 import * as SequencerPg from "../storage/postgres/SequencerPg.js"
 import type { KhalaServices } from "./Core.js"
 import { engine, registerCatalog } from "./Core.js"
@@ -24,7 +25,13 @@ import * as Database from "./Database.js"
 export const layerPgClient = PgClientGated.layer
 
 /** The Postgres storage on the `SqlClient` given; the schema must be migrated already. */
-export const storage = Layer.mergeAll(SequencerPg.layer, JournalPg.layer, DocumentsPg.layer, AppenderPg.layer)
+export const storage = Layer.mergeAll(
+  SequencerPg.layer,
+  JournalPg.layer,
+  DocumentsPg.layer,
+  RetentionStorePg.layer,
+  AppenderPg.layer
+)
 
 /** The services over an `SqlClient` whose schema is migrated, with the given hints between processes. */
 export const layerServices: Layer.Layer<

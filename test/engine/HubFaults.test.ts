@@ -18,6 +18,7 @@ import * as AppenderMemory from "../../src/storage/memory/AppenderMemory.js"
 import * as DocumentsMemory from "../../src/storage/memory/DocumentsMemory.js"
 import * as JournalMemory from "../../src/storage/memory/JournalMemory.js"
 import * as MemoryStore from "../../src/storage/memory/MemoryStore.js"
+import * as RetentionStoreMemory from "../../src/storage/memory/RetentionStoreMemory.js"
 import * as SequencerMemory from "../../src/storage/memory/SequencerMemory.js"
 import { Erasure, providers } from "../support/Providers.js"
 
@@ -75,6 +76,7 @@ const instrumented = (settings: Record<string, string> = {}) =>
       SequencerMemory.layerMemory,
       instrumentedJournal,
       DocumentsMemory.layerMemory,
+      RetentionStoreMemory.layerMemory,
       AppenderMemory.layerMemory
     )
   ).pipe(

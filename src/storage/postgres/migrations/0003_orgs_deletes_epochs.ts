@@ -8,6 +8,7 @@
  *   stay monotonic after a delete (I6). `khala.remove` appends one.
  * - Epochs: each topic has an opaque epoch, set when its sequence row is created and changed only when its journal
  *   is reset (`khala.reset_topic`), so a client resuming from before a reset is told to re-hydrate.
+ * - Retention by topic: the journal is indexed by `(topic, inserted_at)`, which retention reads per topic.
  * - Payload sizes: every row records the UTF-8 length of its canonical payload, so that readers bound pages in bytes
  *   and leave out payloads over the per-update limit without fetching them.
  *
@@ -37,6 +38,10 @@ update khala.sync_stream_events set payload_bytes = 0 where payload is null;
 alter table khala.sync_stream_events alter column payload_bytes set not null;
 
 alter table khala.sync_topic_sequences add column epoch text not null default gen_random_uuid()::text;
+
+-- Retention runs per topic: the newest row of a topic older than its retention is one index probe.
+drop index khala.sync_stream_events_inserted_at_idx;
+create index sync_stream_events_retention_idx on khala.sync_stream_events (topic, inserted_at);
 
 drop function khala.publish(text, text, bigint, text, jsonb, boolean);
 drop function khala.try_publish_hashed(text, text, bigint, text, jsonb, boolean, bytea);
