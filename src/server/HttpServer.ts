@@ -3,6 +3,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import * as Health from "./Health.js"
+import * as Hydration from "./Hydration.js"
 import { ServerConfig } from "./ServerConfig.js"
 import * as SyncSocket from "./SyncSocket.js"
 
@@ -13,7 +14,8 @@ import * as SyncSocket from "./SyncSocket.js"
 export const layer = Layer.unwrapScoped(Effect.gen(function*() {
   const { host, port } = yield* ServerConfig
   const socket = yield* SyncSocket.makeHandler
-  const routes = Health.routes.pipe(HttpRouter.get(SyncSocket.socketPath, socket))
+  const hydration = Hydration.routes(yield* Hydration.HydrationConfig)
+  const routes = Health.routes.pipe(HttpRouter.get(SyncSocket.socketPath, socket), HttpRouter.concat(hydration))
   return HttpServer.serve(routes).pipe(
     HttpServer.withLogAddress,
     Layer.provide(NodeHttpServer.layer(createServer, { host, port }))
