@@ -116,7 +116,7 @@ export const heartbeatPush = (options: { readonly watermarks: ReadonlyArray<Topi
  *
 
 /**
- * A topic whose resume cursor is below the retention floor.
+ * A topic whose resume cursor is stale: below the retention floor, past the head, or of another epoch.
  *
  * @since 0.1.0
  */
@@ -124,6 +124,8 @@ export interface StaleTopic {
   readonly topic: string
   readonly resumeAfter: number
   readonly retentionFloor: number
+  /** The topic's epoch now, when the cursor was of another one. */
+  readonly epoch?: string | undefined
 }
 
 /**
@@ -137,10 +139,17 @@ export interface ErrorPayload {
   readonly retry_after_ms?: number
   readonly full_resync_required?: boolean
   readonly stale_topics?: ReadonlyArray<
-    { readonly topic: string; readonly resume_after: number; readonly retention_floor: number }
+    {
+      readonly topic: string
+      readonly resume_after: number
+      readonly retention_floor: number
+      readonly epoch?: string
+    }
   >
   readonly forbidden_topics?: ReadonlyArray<string>
   readonly request_id?: string
+  /** A finer cause, e.g. `epoch_changed` with `stale_cursor`, or `revoked` / `token_expired` with `unauthorized`. */
+  readonly reason?: string
 }
 
 /**
@@ -157,6 +166,7 @@ export const errorPayload = (options: {
   readonly staleTopics?: ReadonlyArray<StaleTopic> | undefined
   readonly forbiddenTopics?: ReadonlyArray<string> | undefined
   readonly requestId?: string | undefined
+  readonly reason?: string | undefined
 }): ErrorPayload => {
   const fullResyncRequired = options.fullResyncRequired ?? (options.code === "stale_cursor" ? true : undefined)
   return {
@@ -166,14 +176,16 @@ export const errorPayload = (options: {
     ...(fullResyncRequired !== undefined ? { full_resync_required: fullResyncRequired } : {}),
     ...(options.staleTopics !== undefined
       ? {
-        stale_topics: options.staleTopics.map(({ resumeAfter, retentionFloor, topic }) => ({
+        stale_topics: options.staleTopics.map(({ epoch, resumeAfter, retentionFloor, topic }) => ({
           topic,
           resume_after: resumeAfter,
-          retention_floor: retentionFloor
+          retention_floor: retentionFloor,
+          ...(epoch === undefined ? {} : { epoch })
         }))
       }
       : {}),
     ...(options.forbiddenTopics !== undefined ? { forbidden_topics: [...options.forbiddenTopics] } : {}),
-    ...(options.requestId !== undefined ? { request_id: options.requestId } : {})
+    ...(options.requestId !== undefined ? { request_id: options.requestId } : {}),
+    ...(options.reason !== undefined ? { reason: options.reason } : {})
   }
 }

@@ -13,7 +13,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { defaultReplayBatchSize, maxReplayBatchSize, maxTopicsPerRequest, SyncEvent } from "./SyncChannel.js"
-import { TopicWatermark, Watermark } from "./Watermark.js"
+import { Watermark } from "./Watermark.js"
 
 /**
  * A non-empty list of topic names (either form, SPEC §4), de-duplicated keeping the first occurrence.
@@ -26,9 +26,26 @@ export const TopicNames = Schema.transform(
   { strict: true, decode: (topics) => Array.from(new Set(topics)), encode: identity }
 )
 
+/**
+ * A resume point of `resume_after`: `{topic, watermark}`, with the topic's `epoch` when the client kept it (a resume
+ * point of another epoch is stale, protocol.md §7).
+ *
+ * @since 0.1.0
+ */
+export const ResumePoint = Schema.Struct({
+  topic: Schema.String,
+  watermark: Watermark,
+  epoch: Schema.optionalWith(Schema.String, { nullable: true, exact: true })
+})
+
+/**
+ * @since 0.1.0
+ */
+export interface ResumePoint extends Schema.Schema.Type<typeof ResumePoint> {}
+
 const ResumeAfterMap = Schema.transform(
   Schema.Record({ key: Schema.String, value: Watermark }),
-  Schema.Array(Schema.typeSchema(TopicWatermark)),
+  Schema.Array(Schema.typeSchema(ResumePoint)),
   {
     strict: true,
     decode: (map) => Object.entries(map).map(([topic, watermark]) => ({ topic, watermark })),
@@ -37,13 +54,13 @@ const ResumeAfterMap = Schema.transform(
 )
 
 /**
- * `resume_after`: a list of `{topic, watermark}` or a `{topic: watermark}` map; both decode to the list.
+ * `resume_after`: a list of `{topic, watermark, epoch?}` or a `{topic: watermark}` map; both decode to the list.
  * A topic may appear once.
  *
  * @since 0.1.0
  */
 export const ResumeAfter = Schema.Union(
-  Schema.Array(TopicWatermark).pipe(Schema.maxItems(maxTopicsPerRequest)),
+  Schema.Array(ResumePoint).pipe(Schema.maxItems(maxTopicsPerRequest)),
   ResumeAfterMap
 ).pipe(Schema.filter((entries) => {
   const seen = new Set<string>()
@@ -65,9 +82,35 @@ export const ReplayBatchSize = Schema.transform(
   { strict: true, decode: (size) => Math.min(size, maxReplayBatchSize), encode: identity }
 )
 
+/** Most `doc_keys` of one topic's filter. */
+export const maxFilterKeys = 1000
+
 /**
- * `sync:subscribe` payload. Optional fields given as `null` count as absent. Every `resume_after` topic must
- * be spelled as in `topics`: resolving it to another form is the catalog's job, and a cursor for a topic the
+ * A topic's filter (protocol.md §7): the documents with these keys, or with keys starting with a prefix.
+ *
+ * @since 0.1.0
+ */
+export const TopicFilter = Schema.Union(
+  Schema.Struct({
+    docKeys: Schema.propertySignature(
+      Schema.Array(Schema.String.pipe(Schema.minLength(1))).pipe(Schema.minItems(1), Schema.maxItems(maxFilterKeys))
+    ).pipe(Schema.fromKey("doc_keys"))
+  }),
+  Schema.Struct({
+    docKeyPrefix: Schema.propertySignature(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(1024))).pipe(
+      Schema.fromKey("doc_key_prefix")
+    )
+  })
+)
+
+/**
+ * @since 0.1.0
+ */
+export type TopicFilter = typeof TopicFilter.Type
+
+/**
+ * `sync:subscribe` payload. Optional fields given as `null` count as absent. Every `resume_after` and `filters`
+ * topic must be spelled as in `topics`: resolving it to another form is the catalog's job, and a cursor for a topic the
  * request does not subscribe to is a client bug worth reporting.
  *
  * @since 0.1.0
@@ -79,12 +122,19 @@ export const SubscribeRequest = Schema.Struct({
   ),
   replayBatchSize: Schema.optionalWith(ReplayBatchSize, { nullable: true, default: () => defaultReplayBatchSize })
     .pipe(Schema.fromKey("replay_batch_size")),
-  requestId: Schema.optionalWith(Schema.String, { nullable: true, exact: true }).pipe(Schema.fromKey("request_id"))
+  requestId: Schema.optionalWith(Schema.String, { nullable: true, exact: true }).pipe(Schema.fromKey("request_id")),
+  filters: Schema.optionalWith(
+    Schema.Record({ key: Schema.String, value: TopicFilter }),
+    { nullable: true, default: () => ({}) }
+  )
 }).pipe(Schema.filter((request) => {
   const topics = new Set(request.topics)
   // No index in the path: for the map form it would be a position the client never wrote.
   for (const { topic } of request.resumeAfter) {
     if (!topics.has(topic)) return { path: ["resume_after"], message: `topic ${topic} is not in topics` }
+  }
+  for (const topic of Object.keys(request.filters)) {
+    if (!topics.has(topic)) return { path: ["filters"], message: `topic ${topic} is not in topics` }
   }
   return undefined
 }))

@@ -16,13 +16,15 @@ export const Watermark = Schema.NonNegativeInt.pipe(
 )
 
 /**
- * A topic's watermark, `{topic, watermark}` on the wire.
+ * A topic's watermark, `{topic, watermark}` on the wire, with the topic's `epoch` where the server reports it (the
+ * subscribe reply): a client keeps it beside the watermark and resumes with both.
  *
  * @since 0.1.0
  */
 export const TopicWatermark = Schema.Struct({
   topic: Schema.String,
-  watermark: Watermark
+  watermark: Watermark,
+  epoch: Schema.optionalWith(Schema.String, { exact: true })
 })
 
 /**
@@ -31,10 +33,10 @@ export const TopicWatermark = Schema.Struct({
 export interface TopicWatermark extends Schema.Schema.Type<typeof TopicWatermark> {}
 
 /**
- * A copy of a watermark list holding only `topic` and `watermark`: stray properties of the caller's objects stay out
- * of the JSON.
+ * A copy of a watermark list holding only `topic`, `watermark` and `epoch`: stray properties of the caller's objects
+ * stay out of the JSON.
  *
  * @since 0.1.0
  */
 export const topicWatermarks = (list: ReadonlyArray<TopicWatermark>): Array<TopicWatermark> =>
-  list.map(({ topic, watermark }) => ({ topic, watermark }))
+  list.map(({ epoch, topic, watermark }) => epoch === undefined ? { topic, watermark } : { topic, watermark, epoch })

@@ -3,8 +3,8 @@
  * `oa_sync_scopes` name it, in either form. The socket and the HTTP routes authorize through this module alone.
  */
 import { Option } from "effect"
+import type { ResumePoint, TopicFilter } from "../protocol/Requests.js"
 import type { Catalog, TopicInfo } from "../protocol/TopicCatalog.js"
-import type { TopicWatermark } from "../protocol/Watermark.js"
 
 /** The catalog topics the scopes grant, by dotted name, in scope order. */
 export const allowedTopics = (catalog: Catalog, scopes: Iterable<string>): ReadonlyArray<string> => {
@@ -25,6 +25,10 @@ export interface ResolvedTopic {
   readonly requestedAs: string
   /** Watermark to replay after; none when the client gave no cursor (replay from 0, SPEC §5). */
   readonly resumeAfter: Option.Option<number>
+  /** The epoch the client's cursor belongs to, when it sent one: another epoch than the topic's is stale. */
+  readonly resumeEpoch: Option.Option<string>
+  /** The documents the client follows; every document of its org when none. */
+  readonly filter: Option.Option<TopicFilter>
 }
 
 /**
@@ -46,17 +50,26 @@ export interface ResolvedTopics {
  * is harmless, skipping rows is not (I1).
  */
 export const resolveSubscribe = (
-  request: { readonly topics: ReadonlyArray<string>; readonly resumeAfter?: ReadonlyArray<TopicWatermark> },
+  request: {
+    readonly topics: ReadonlyArray<string>
+    readonly resumeAfter?: ReadonlyArray<ResumePoint>
+    readonly filters?: { readonly [topic: string]: TopicFilter }
+  },
   catalog: Catalog,
   allowedScopes: Iterable<string>
 ): ResolvedTopics => {
   const allowed = new Set(allowedTopics(catalog, allowedScopes))
-  const cursors = new Map<string, number>()
-  for (const { topic: name, watermark } of request.resumeAfter ?? []) {
-    const topic = catalog.get(name)
+  const cursors = new Map<string, ResumePoint>()
+  for (const point of request.resumeAfter ?? []) {
+    const topic = catalog.get(point.topic)
     if (Option.isNone(topic)) continue
     const previous = cursors.get(topic.value.wireName)
-    cursors.set(topic.value.wireName, previous === undefined ? watermark : Math.min(previous, watermark))
+    if (previous === undefined || point.watermark < previous.watermark) cursors.set(topic.value.wireName, point)
+  }
+  const filters = new Map<string, TopicFilter>()
+  for (const [name, filter] of Object.entries(request.filters ?? {})) {
+    const topic = catalog.get(name)
+    if (Option.isSome(topic) && !filters.has(topic.value.wireName)) filters.set(topic.value.wireName, filter)
   }
 
   const topics: Array<ResolvedTopic> = []
@@ -70,10 +83,13 @@ export const resolveSubscribe = (
     }
     if (taken.has(topic.value.wireName)) continue
     taken.add(topic.value.wireName)
+    const cursor = cursors.get(topic.value.wireName)
     topics.push({
       topic: topic.value,
       requestedAs: name,
-      resumeAfter: Option.fromNullable(cursors.get(topic.value.wireName))
+      resumeAfter: Option.fromNullable(cursor?.watermark),
+      resumeEpoch: Option.fromNullable(cursor?.epoch),
+      filter: Option.fromNullable(filters.get(topic.value.wireName))
     })
   }
   return { topics, forbidden }

@@ -7,6 +7,7 @@ import * as SyncChannel from "../../src/protocol/SyncChannel.js"
 const runSummaries = "runtime.run_summaries"
 const runSummariesEnum = "SYNC_TOPIC_RUNTIME_RUN_SUMMARIES"
 const notifications = "runtime.notifications"
+const workerEvents = "runtime.codex_worker_events"
 
 const subscribe = (payload: unknown) => Either.getOrThrow(Requests.decodeSubscribe(payload))
 
@@ -17,7 +18,8 @@ describe("Requests.decodeSubscribe", () => {
     expect(subscribe({ topics: [runSummaries] })).toStrictEqual({
       topics: [runSummaries],
       resumeAfter: [],
-      replayBatchSize: SyncChannel.defaultReplayBatchSize
+      replayBatchSize: SyncChannel.defaultReplayBatchSize,
+      filters: {}
     })
     expect(subscribe({
       topics: [runSummaries, notifications],
@@ -29,13 +31,36 @@ describe("Requests.decodeSubscribe", () => {
       topics: [runSummaries, notifications],
       resumeAfter: [{ topic: notifications, watermark: 7 }],
       replayBatchSize: 50,
-      requestId: "r1"
+      requestId: "r1",
+      filters: {}
     })
+  })
+
+  it("reads resume points with their epochs and filters by keys or prefix, refusing them for other topics", () => {
+    expect(subscribe({
+      topics: [runSummaries, notifications],
+      resume_after: [{ topic: notifications, watermark: 7, epoch: "e1" }],
+      filters: { [runSummaries]: { doc_key_prefix: "org_a:" }, [notifications]: { doc_keys: ["n1", "n2"] } }
+    })).toMatchObject({
+      resumeAfter: [{ topic: notifications, watermark: 7, epoch: "e1" }],
+      filters: { [runSummaries]: { docKeyPrefix: "org_a:" }, [notifications]: { docKeys: ["n1", "n2"] } }
+    })
+    for (
+      const filters of [
+        { [workerEvents]: { doc_keys: ["a"] } },
+        { [runSummaries]: { doc_keys: [] } },
+        { [runSummaries]: { doc_key_prefix: "" } },
+        { [runSummaries]: { doc_keys: Array.from({ length: 1001 }, (_, i) => `k${i}`) } },
+        { [runSummaries]: { nope: 1 } }
+      ]
+    ) {
+      expect(Either.isLeft(Requests.decodeSubscribe({ topics: [runSummaries], filters }))).toBe(true)
+    }
   })
 
   it("treats null optional fields as absent", () => {
     expect(subscribe({ topics: [runSummaries], resume_after: null, replay_batch_size: null, request_id: null }))
-      .toStrictEqual({ topics: [runSummaries], resumeAfter: [], replayBatchSize: 200 })
+      .toStrictEqual({ topics: [runSummaries], resumeAfter: [], replayBatchSize: 200, filters: {} })
   })
 
   it("de-duplicates topics keeping the first occurrence", () => {
