@@ -1,13 +1,108 @@
-import { Config } from "effect"
+/**
+ * The delivery server's settings, as a service: a runtime that mounts the server gives them in code
+ * (`ServerConfig.layer({...})`); `khala serve` reads them from the environment (`ServerConfig.layerConfig`).
+ */
+import type { ConfigError } from "effect"
+import { Config, Context, Duration, Effect, Layer, Schema } from "effect"
+import { integerWithin } from "../services/ConfigInteger.js"
 
-/** Where `khala serve` listens. */
-export const ServerConfig = Config.all({
-  host: Config.string("KHALA_HOST").pipe(
-    Config.withDefault("127.0.0.1"),
-    Config.withDescription("Interface to listen on")
+/** How each socket is held to its limits (SPEC §5, §7, I9). */
+export interface ServerSettings {
+  /** Period of the `sync:heartbeat` push. */
+  readonly heartbeatInterval: Duration.Duration
+  /** A socket with no client text frame for this long is closed with 1001; clients reconnect and resume. */
+  readonly idleTimeout: Duration.Duration
+  /** Inbound frame limit: larger frames are answered `payload_too_large`. */
+  readonly maxFrameBytes: number
+  /** Inbound rate: channel frames beyond this many per second are answered `rate_limited`. */
+  readonly framesPerSecond: number
+  /** Bytes a socket may have unsent before its subscriptions wait for it. */
+  readonly sendBufferBytes: number
+  /** A socket over its send buffer for this long is closed with 1013 (try again later). */
+  readonly slowConsumerTimeout: Duration.Duration
+}
+
+/** The defaults. */
+export const defaults: ServerSettings = {
+  heartbeatInterval: Duration.seconds(15),
+  idleTimeout: Duration.seconds(60),
+  maxFrameBytes: 64 * 1024,
+  framesPerSecond: 100,
+  sendBufferBytes: 4 * 1024 * 1024,
+  slowConsumerTimeout: Duration.seconds(30)
+}
+
+/** A setting given in code is out of its range. */
+export class ServerConfigError extends Schema.TaggedError<ServerConfigError>()("ServerConfigError", {
+  setting: Schema.String,
+  message: Schema.String
+}) {}
+
+const positiveDurations = ["heartbeatInterval", "idleTimeout", "slowConsumerTimeout"] as const
+const integerRanges = {
+  maxFrameBytes: [256, 64 * 1024 * 1024],
+  framesPerSecond: [1, 1_000_000],
+  sendBufferBytes: [1024, 1024 * 1024 * 1024]
+} as const
+
+/** The settings, checked: every duration positive, every number an integer within its range. */
+export const make = (settings: Partial<ServerSettings> = {}): Effect.Effect<ServerSettings, ServerConfigError> =>
+  Effect.gen(function*() {
+    const merged: ServerSettings = { ...defaults, ...settings }
+    for (const name of positiveDurations) {
+      if (!Duration.greaterThan(merged[name], Duration.zero) || !Duration.isFinite(merged[name])) {
+        return yield* new ServerConfigError({ setting: name, message: `${name} must be a positive, finite duration` })
+      }
+    }
+    for (const [name, [min, max]] of Object.entries(integerRanges)) {
+      const value = merged[name as keyof typeof integerRanges]
+      if (!Number.isInteger(value) || value < min || value > max) {
+        return yield* new ServerConfigError({
+          setting: name,
+          message: `${name} must be an integer between ${min} and ${max}, not ${value}`
+        })
+      }
+    }
+    return merged
+  })
+
+/** The server's settings. */
+export class ServerConfig extends Context.Tag("khala/ServerConfig")<ServerConfig, ServerSettings>() {}
+
+/** The given settings over the defaults. */
+export const layer = (settings: Partial<ServerSettings> = {}): Layer.Layer<ServerConfig, ServerConfigError> =>
+  Layer.effect(ServerConfig, make(settings))
+
+const positiveDuration = (name: string) =>
+  Config.duration(name).pipe(
+    Config.validate({ message: "must be a positive duration", validation: (d) => Duration.toMillis(d) > 0 })
+  )
+
+/** The settings as `khala serve` reads them from the environment. */
+export const SettingsConfig: Config.Config<ServerSettings> = Config.all({
+  heartbeatInterval: positiveDuration("KHALA_HEARTBEAT_INTERVAL").pipe(Config.withDefault(defaults.heartbeatInterval)),
+  idleTimeout: positiveDuration("KHALA_IDLE_TIMEOUT").pipe(
+    Config.withDefault(defaults.idleTimeout),
+    Config.withDescription("A socket with no client frame for this long is closed (clients reconnect and resume)")
   ),
-  port: Config.port("KHALA_PORT").pipe(
-    Config.withDefault(4000),
-    Config.withDescription("TCP port for HTTP and the WebSocket endpoint")
+  maxFrameBytes: integerWithin("KHALA_MAX_FRAME_BYTES", ...integerRanges.maxFrameBytes).pipe(
+    Config.withDefault(defaults.maxFrameBytes)
+  ),
+  framesPerSecond: integerWithin("KHALA_CLIENT_FRAMES_PER_SECOND", ...integerRanges.framesPerSecond).pipe(
+    Config.withDefault(defaults.framesPerSecond)
+  ),
+  sendBufferBytes: integerWithin("KHALA_SEND_BUFFER_BYTES", ...integerRanges.sendBufferBytes).pipe(
+    Config.withDefault(defaults.sendBufferBytes),
+    Config.withDescription("Bytes a socket may have unsent before its subscriptions wait for it")
+  ),
+  slowConsumerTimeout: positiveDuration("KHALA_SLOW_CONSUMER_TIMEOUT").pipe(
+    Config.withDefault(defaults.slowConsumerTimeout),
+    Config.withDescription("A socket over its send buffer for this long is closed with a resumable code")
   )
 })
+
+/** The settings from the environment (`SettingsConfig`). */
+export const layerConfig: Layer.Layer<ServerConfig, ConfigError.ConfigError | ServerConfigError> = Layer.effect(
+  ServerConfig,
+  Effect.flatMap(SettingsConfig, make)
+)
