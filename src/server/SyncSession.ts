@@ -36,6 +36,8 @@ interface Subscription {
   readonly requestedAs: string
   /** The watermark through which this socket has been sent the topic (what clients persist). */
   through: number
+  /** Whether this subscription's end-of-replay batch went out: each subscription sends its own (SPEC §5). */
+  replayEndSent: boolean
 }
 
 interface Joined {
@@ -92,8 +94,6 @@ export const makeSession = (options: {
     let joined: Option.Option<Joined> = Option.none()
     // one fiber per subscribed topic, interrupted with the socket's scope
     const fibers = yield* FiberMap.make<string>()
-    // topics whose end-of-replay batch went out since they were (re)subscribed
-    const sentReplayEnd = new Set<string>()
 
     const sendFrame = (frame: Frame) => socket.send(PhoenixFrame.encodeFrame(frame))
     const replyOk = (frame: Frame, response: unknown) =>
@@ -180,9 +180,9 @@ export const makeSession = (options: {
         },
         (batch) =>
           Effect.gen(function*() {
-            const replayEnd = batch.replayComplete && !sentReplayEnd.has(wireName)
+            const replayEnd = batch.replayComplete && !subscription.replayEndSent
             const frames = framesOf(state, subscription, batch, batchSize, replayEnd)
-            if (batch.replayComplete) sentReplayEnd.add(wireName)
+            if (batch.replayComplete) subscription.replayEndSent = true
             if (frames.length === 0) {
               subscription.through = batch.through
               return
@@ -317,8 +317,16 @@ export const makeSession = (options: {
         const started = resolved.topics.map((t) => ({
           wireName: t.topic.wireName,
           after: Option.getOrElse(t.resumeAfter, () => 0),
-          subscription: { requestedAs: t.requestedAs, through: Option.getOrElse(t.resumeAfter, () => 0) }
+          subscription: {
+            requestedAs: t.requestedAs,
+            through: Option.getOrElse(t.resumeAfter, () => 0),
+            replayEndSent: false
+          }
         }))
+        // A topic subscribed again replaces its subscription: the old one has ended, and its last frame is out,
+        // before anything of the new one (its reply included) is sent, so what follows the reply is exactly the
+        // suffix after the new resume point (I4).
+        for (const s of started) yield* FiberMap.remove(fibers, s.wireName)
         // The reply goes out before any replay batch, so it reports the resume points (SPEC §5).
         yield* replyOk(
           frame,
@@ -330,7 +338,6 @@ export const makeSession = (options: {
         )
         for (const s of started) {
           state.subscriptions.set(s.wireName, s.subscription)
-          sentReplayEnd.delete(s.wireName)
           yield* FiberMap.run(
             fibers,
             s.wireName,
