@@ -12,10 +12,20 @@ export interface ServerSettings {
   readonly heartbeatInterval: Duration.Duration
   /** A socket with no client text frame for this long is closed with 1001; clients reconnect and resume. */
   readonly idleTimeout: Duration.Duration
-  /** Inbound frame limit: larger frames are answered `payload_too_large`. */
+  /**
+   * Inbound frame limit: larger frames are answered `payload_too_large` from their first bytes alone, never parsed.
+   */
   readonly maxFrameBytes: number
-  /** Inbound rate: channel frames beyond this many per second are answered `rate_limited`. */
+  /**
+   * Inbound rate: a token bucket of this many frames per second, holding one second of them. Socket heartbeats
+   * count; a subscribe costs its number of topics. Frames over it are answered `rate_limited` with `retry_after_ms`.
+   */
   readonly framesPerSecond: number
+  /**
+   * Bytes of accepted frames a socket may have waiting to be handled; past it the server stops reading from the
+   * socket (TCP then holds the client back) until they are handled.
+   */
+  readonly inboundBufferBytes: number
   /** Bytes a socket may have unsent before its subscriptions wait for it. */
   readonly sendBufferBytes: number
   /** A socket over its send buffer for this long is closed with 1013 (try again later). */
@@ -28,6 +38,7 @@ export const defaults: ServerSettings = {
   idleTimeout: Duration.seconds(60),
   maxFrameBytes: 64 * 1024,
   framesPerSecond: 100,
+  inboundBufferBytes: 256 * 1024,
   sendBufferBytes: 4 * 1024 * 1024,
   slowConsumerTimeout: Duration.seconds(30)
 }
@@ -42,6 +53,7 @@ const positiveDurations = ["heartbeatInterval", "idleTimeout", "slowConsumerTime
 const integerRanges = {
   maxFrameBytes: [256, 64 * 1024 * 1024],
   framesPerSecond: [1, 1_000_000],
+  inboundBufferBytes: [1024, 1024 * 1024 * 1024],
   sendBufferBytes: [1024, 1024 * 1024 * 1024]
 } as const
 
@@ -90,6 +102,10 @@ export const SettingsConfig: Config.Config<ServerSettings> = Config.all({
   ),
   framesPerSecond: integerWithin("KHALA_CLIENT_FRAMES_PER_SECOND", ...integerRanges.framesPerSecond).pipe(
     Config.withDefault(defaults.framesPerSecond)
+  ),
+  inboundBufferBytes: integerWithin("KHALA_INBOUND_BUFFER_BYTES", ...integerRanges.inboundBufferBytes).pipe(
+    Config.withDefault(defaults.inboundBufferBytes),
+    Config.withDescription("Bytes of a socket's frames waiting to be handled before the server stops reading it")
   ),
   sendBufferBytes: integerWithin("KHALA_SEND_BUFFER_BYTES", ...integerRanges.sendBufferBytes).pipe(
     Config.withDefault(defaults.sendBufferBytes),

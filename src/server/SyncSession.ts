@@ -1,4 +1,4 @@
-import { Effect, Either, FiberMap, Option } from "effect"
+import { Cause, Effect, Either, FiberMap, Option } from "effect"
 import * as PhoenixFrame from "../protocol/PhoenixFrame.js"
 import * as Replies from "../protocol/Replies.js"
 import type { StaleTopic } from "../protocol/Replies.js"
@@ -28,6 +28,8 @@ export interface SessionSocket {
    * frames are shared with other sockets and must not be changed.
    */
   readonly offer: (frames: ReadonlyArray<Uint8Array>) => boolean
+  /** Ends the socket after a defect in its handling, telling the client `internal` (I9: never a deaf socket). */
+  readonly fault: (cause: Cause.Cause<unknown>) => Effect.Effect<void>
 }
 
 /** One live topic subscription of a socket. */
@@ -85,6 +87,11 @@ export const makeSession = (options: {
   readonly principal: Principal
   readonly catalog: Catalog
   readonly socket: SessionSocket
+  /**
+   * Charges `cost` more tokens of the socket's rate limit for a request that does more than one frame's worth of work
+   * (a subscribe starts a replay per topic): 0 when taken, else how many ms until they could be.
+   */
+  readonly rateLimit: (cost: number) => number
   readonly newId: () => string
 }) =>
   Effect.gen(function*() {
@@ -232,6 +239,8 @@ export const makeSession = (options: {
               )
             )
         }),
+        // a defect ends the socket, not just this subscription, which would otherwise stop without a word
+        Effect.catchAllDefect((defect) => socket.fault(Cause.die(defect))),
         // A failed subscription ends alone; the client resubscribes from its watermark.
         Effect.ensuring(Effect.sync(() => {
           if (state.subscriptions.get(wireName) === subscription) state.subscriptions.delete(wireName)
@@ -279,6 +288,20 @@ export const makeSession = (options: {
           )
         }
         const request = decoded.right
+        // Each topic starts a replay: a subscribe costs its topics (its frame paid for one as it arrived), so that
+        // re-subscribing to many topics in a loop cannot restart that many replays at the frame rate (I9).
+        const retryAfterMs = options.rateLimit(request.topics.length - 1)
+        if (retryAfterMs > 0) {
+          return yield* replyError(
+            frame,
+            Replies.errorPayload({
+              code: "rate_limited",
+              message: `a subscribe costs its number of topics in the limit of frames per second`,
+              retryAfterMs,
+              requestId: request.requestId
+            })
+          )
+        }
         const resolved = TopicAccess.resolveSubscribe(request, catalog, principal.scopes)
         if (resolved.forbidden.length > 0) {
           return yield* replyError(

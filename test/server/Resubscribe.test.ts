@@ -42,8 +42,10 @@ const scenario = Effect.gen(function*() {
       offer: (frames) => {
         for (const frame of frames) sent.push(JSON.parse(decoder.decode(frame)))
         return true
-      }
+      },
+      fault: (cause) => Effect.failCause(cause).pipe(Effect.orDie)
     },
+    rateLimit: () => 0,
     newId: () => `id-${ids++}`
   })
   const frame = (ref: string, event: string, payload: unknown): PhoenixFrame.Frame => ({

@@ -4,11 +4,13 @@
  */
 import { HttpServer } from "@effect/platform"
 import type { Context, Scope } from "effect"
-import { Effect, Layer } from "effect"
+import { Effect, identity, Layer } from "effect"
 import * as AuthJose from "../../src/auth/AuthJose.js"
 import type { KhalaServices } from "../../src/layers/Core.js"
 import * as KhalaMemory from "../../src/layers/KhalaMemory.js"
-import type { Options as CatalogOptions, TopicCatalog } from "../../src/protocol/TopicCatalog.js"
+import type { Catalog, Options as CatalogOptions } from "../../src/protocol/TopicCatalog.js"
+import * as TopicCatalogModule from "../../src/protocol/TopicCatalog.js"
+import { TopicCatalog } from "../../src/protocol/TopicCatalog.js"
 import * as KhalaServer from "../../src/server/KhalaServer.js"
 import type { ServerSettings } from "../../src/server/ServerConfig.js"
 import type { PublishUpdate } from "../../src/services/Publisher.js"
@@ -22,6 +24,8 @@ export interface InProcessOptions {
   readonly catalog?: CatalogOptions
   /** The token verifier; default the keyring of `hsKeys`, so tokens of `Khala.token` verify. */
   readonly verifier?: Layer.Layer<TokenVerifier>
+  /** Replaces the catalog the server resolves topics with (the runtime supplies it; a test may wrap it). */
+  readonly wrapCatalog?: (catalog: Catalog) => Catalog
 }
 
 export interface InProcessServer {
@@ -44,7 +48,9 @@ export const serveInProcess = (
   options: InProcessOptions = {}
 ): Effect.Effect<InProcessServer, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const core = KhalaMemory.layer(options.catalog ?? {})
+    const wrap = options.wrapCatalog ?? identity
+    const catalog = Layer.effect(TopicCatalog, Effect.map(TopicCatalogModule.make(options.catalog ?? {}), wrap))
+    const core = KhalaMemory.layerWith.pipe(Layer.provideMerge(catalog))
     const server = HttpServer.serve(KhalaServer.socketRouter).pipe(
       Layer.provide(KhalaServer.layerSocket(options.settings ?? {})),
       Layer.provide(options.verifier ?? authLayer),
