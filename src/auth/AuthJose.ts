@@ -81,11 +81,15 @@ const fromJoseError = (error: unknown): Unauthorized => {
 
 const Scopes = Schema.Union(Schema.Array(Schema.String), Schema.String)
 
+/** The latest `exp` a Date can hold (8.64e15 ms after the epoch), in seconds. */
+const maxExpSeconds = 8.64e12 - clockToleranceSeconds
+
 /** The claims jose does not type-check itself (it checks exp, nbf, iat, iss, aud). */
 const Claims = Schema.Struct({
   sub: Schema.NonEmptyString,
   jti: Schema.NonEmptyString,
-  exp: Schema.Number,
+  // as a Date: beyond its range a deadline is no time at all, and a timer set for it would never be due
+  exp: Schema.Number.pipe(Schema.finite(), Schema.between(0, maxExpSeconds)),
   oa_org_id: Schema.NonEmptyString,
   oa_sync_scopes: Scopes,
   oa_claims_version: Schema.optional(Schema.Union(Schema.String, Schema.Number))
@@ -140,7 +144,8 @@ export const make = (
             orgId: claims.oa_org_id,
             scopes: normalizeScopes(claims.oa_sync_scopes),
             tokenId: claims.jti,
-            expiresAt: new Date(claims.exp * 1000)
+            expiresAt: new Date(claims.exp * 1000),
+            validUntil: new Date((claims.exp + clockToleranceSeconds) * 1000)
           })
     )
 

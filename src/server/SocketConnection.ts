@@ -232,7 +232,8 @@ export const run = (options: {
     yield* Effect.gen(function*() {
       const heartbeatEvery = Duration.toMillis(config.heartbeatInterval)
       const idleTimeout = Duration.toMillis(config.idleTimeout)
-      const expiresAt = principal.expiresAt.getTime()
+      // the verifier accepts the token until then, clock tolerance included: a token accepted is served (SPEC §7)
+      const expiresAt = principal.validUntil.getTime()
       let nextHeartbeat = (yield* Clock.currentTimeMillis) + heartbeatEvery
       while (true) {
         const now = yield* Clock.currentTimeMillis

@@ -72,6 +72,10 @@ export const make = Effect.gen(function*() {
     if (Either.isLeft(principal)) {
       return HttpServerResponse.text(`unauthorized: ${principal.left.message}\n`, { status: 401 })
     }
+    // a verifier of the runtime's own might hand over a deadline that is no time at all: no timer could keep it
+    if (!Number.isFinite(principal.right.validUntil.getTime())) {
+      return HttpServerResponse.text("unauthorized: token has no valid expiry\n", { status: 401 })
+    }
     // A WebSocket client sends nothing before the 101 answer, so nothing was read past the request head.
     const ws = yield* Effect.async<WebSocket>((resume) => {
       wss.handleUpgrade(request, request.socket, Buffer.alloc(0), (ws) => resume(Effect.succeed(ws)))

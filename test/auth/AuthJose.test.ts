@@ -53,7 +53,9 @@ describe("AuthJose verifier", () => {
         orgId: "org_a",
         scopes: ["runtime.run_summaries", "runtime.codex_worker_events"],
         tokenId: "jti_1",
-        expiresAt: new Date((now + 3600) * 1000)
+        expiresAt: new Date((now + 3600) * 1000),
+        // the socket's deadline: exp plus the 30 s the verifier tolerates, so that acceptance and deadline agree
+        validUntil: new Date((now + 3630) * 1000)
       })
     }))
 
@@ -186,7 +188,9 @@ describe("AuthJose verifier", () => {
           { jti: "" },
           { exp: "tomorrow" },
           { iat: "today" },
-          { nbf: "soon" }
+          { nbf: "soon" },
+          // beyond what a Date holds: no deadline could be kept for it
+          { exp: 1e13 }
         ]
         for (const overrides of wrong) {
           const error = yield* refusal(yield* craft(claims(overrides)))

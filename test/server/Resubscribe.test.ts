@@ -34,7 +34,8 @@ const scenario = Effect.gen(function*() {
       orgId: "org_a",
       scopes: [runs],
       tokenId: "t1",
-      expiresAt: new Date(Date.now() + 3600_000)
+      expiresAt: new Date(Date.now() + 3600_000),
+      validUntil: new Date(Date.now() + 3630_000)
     },
     catalog,
     socket: {
