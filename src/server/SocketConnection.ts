@@ -6,6 +6,7 @@
  */
 import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, Option, Queue } from "effect"
 import { randomUUID } from "node:crypto"
+import type { Duplex } from "node:stream"
 import type { RawData } from "ws"
 import { WebSocket } from "ws"
 import * as PhoenixFrame from "../protocol/PhoenixFrame.js"
@@ -15,6 +16,7 @@ import * as SyncChannel from "../protocol/SyncChannel.js"
 import type { Catalog } from "../protocol/TopicCatalog.js"
 import type { Principal } from "../services/TokenVerifier.js"
 import * as InboundFrame from "./InboundFrame.js"
+import * as Outbound from "./Outbound.js"
 import * as RateLimit from "./RateLimit.js"
 import type { ServerSettings } from "./ServerConfig.js"
 import { makeSession } from "./SyncSession.js"
@@ -32,8 +34,11 @@ export const CloseCode = {
 
 /** How long a closing socket may take to answer the close handshake before it is cut off. */
 const closeGrace = Duration.seconds(1)
-/** The same for a slow consumer, whose close frame is queued behind its unread data. */
-const slowConsumerCloseGrace = Duration.seconds(30)
+/**
+ * The same for a slow consumer, whose close frame is queued behind its unread data: long enough for a client that
+ * reads again to get it and its code, short enough that a stalled socket's buffers are soon released.
+ */
+const slowConsumerCloseGrace = Duration.seconds(5)
 
 /**
  * Frames a socket may have waiting to be handled. Reading stops at half of it (or at `inboundBufferBytes`); what
@@ -47,6 +52,8 @@ const asBuffer = (data: RawData): Buffer =>
 /** Runs the socket until it closes. */
 export const run = (options: {
   readonly ws: WebSocket
+  /** The connection under the WebSocket. */
+  readonly connection: Duplex
   readonly principal: Principal
   readonly catalog: Catalog
   readonly settings: ServerSettings
@@ -73,7 +80,12 @@ export const run = (options: {
     const closeWith = (code: number, reason: string, grace?: Duration.Duration) =>
       Effect.sync(() => closeNow(code, reason, grace))
 
-    const overLimit = () => ws.bufferedAmount > config.sendBufferBytes
+    const { awaitRoom, offer, overLimit, send } = yield* Outbound.make({
+      ws,
+      connection: options.connection,
+      settings: config,
+      closeSlowConsumer: closeWith(CloseCode.tryAgainLater, "slow consumer", slowConsumerCloseGrace)
+    })
 
     /**
      * Answers a frame that is refused before it is queued, from its head alone. The answer may overtake replies to
@@ -130,35 +142,6 @@ export const run = (options: {
       Effect.zipRight(Effect.sync(() => ws.off("message", onMessage)), closeWith(CloseCode.goingAway, "server closing"))
     )
 
-    // Backpressure: while this socket's send buffer is over its limit, its senders wait (its hub subscriptions
-    // then lag and fall back to the journal); past the timeout it is closed with a resumable code (I9).
-    const waitForRoom = Effect.gen(function*() {
-      const start = yield* Clock.currentTimeMillis
-      while (ws.readyState === WebSocket.OPEN && overLimit()) {
-        if ((yield* Clock.currentTimeMillis) - start > Duration.toMillis(config.slowConsumerTimeout)) {
-          // the close frame waits behind the unsent data: a client that reads again gets it and its code
-          yield* closeWith(CloseCode.tryAgainLater, "slow consumer", slowConsumerCloseGrace)
-          return yield* Effect.interrupt
-        }
-        yield* Effect.sleep("20 millis")
-      }
-    })
-    const send = (text: string) =>
-      Effect.zipRight(
-        waitForRoom,
-        Effect.sync(() => {
-          if (ws.readyState === WebSocket.OPEN) ws.send(text)
-        })
-      )
-
-    // The tail's fast path never waits: a socket over its limit refuses, and its subscriptions catch up through
-    // `send`, which waits for it.
-    const offer = (frames: ReadonlyArray<Uint8Array>) => {
-      if (ws.readyState !== WebSocket.OPEN || overLimit()) return false
-      for (const frame of frames) ws.send(frame, { binary: false })
-      return true
-    }
-
     /**
      * A defect in this socket's handling (a bug, or an input no check foresaw) ends this socket alone, visibly: the
      * client is told `internal` and reconnects with backoff, instead of facing a socket that no longer answers.
@@ -181,7 +164,7 @@ export const run = (options: {
     const session = yield* makeSession({
       principal,
       catalog,
-      socket: { send, offer, fault },
+      socket: { send, offer, awaitRoom, fault },
       // the frame of a request was charged one token as it arrived; a request may cost more (a subscribe)
       rateLimit: (cost) => bucket.take(cost, Date.now()),
       newId: randomUUID

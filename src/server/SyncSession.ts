@@ -28,6 +28,11 @@ export interface SessionSocket {
    * frames are shared with other sockets and must not be changed.
    */
   readonly offer: (frames: ReadonlyArray<Uint8Array>) => boolean
+  /**
+   * Waits until the socket's send buffer has room: the hub waits for it before each journal read of a subscription,
+   * so a consumer that stopped reading holds no page and causes no reads (I9).
+   */
+  readonly awaitRoom: Effect.Effect<void>
   /** Ends the socket after a defect in its handling, telling the client `internal` (I9: never a deaf socket). */
   readonly fault: (cause: Cause.Cause<unknown>) => Effect.Effect<void>
 }
@@ -136,17 +141,19 @@ export const makeSession = (options: {
       return parts.map((updates, i) => {
         const last = i === parts.length - 1
         const through = last ? batch.through : updates[updates.length - 1]!.watermark
-        const text = PhoenixFrame.encodePush(
-          state.joinRef,
-          topic,
-          SyncChannel.SyncEvent.updateBatch,
-          UpdateBatch.encodeUpdateBatchJson({
-            updates,
-            replayComplete: batch.replayComplete && last,
-            headWatermarks: heads,
-            watermarks: [{ topic: subscription.requestedAs, watermark: through }]
-          })
-        )
+        // encoded when it is sent: a subscription waiting for its socket holds one frame's text, not a page's
+        const text = () =>
+          PhoenixFrame.encodePush(
+            state.joinRef,
+            topic,
+            SyncChannel.SyncEvent.updateBatch,
+            UpdateBatch.encodeUpdateBatchJson({
+              updates,
+              replayComplete: batch.replayComplete && last,
+              headWatermarks: heads,
+              watermarks: [{ topic: subscription.requestedAs, watermark: through }]
+            })
+          )
         return { text, through }
       })
     }
@@ -165,7 +172,7 @@ export const makeSession = (options: {
       const key = `${state.joinRef}\u0000${subscription.requestedAs}\u0000${batchSize}`
       let frames = byKey.get(key)
       if (frames === undefined) {
-        frames = framesOf(state, subscription, batch, batchSize, false).map((frame) => encoder.encode(frame.text))
+        frames = framesOf(state, subscription, batch, batchSize, false).map((frame) => encoder.encode(frame.text()))
         byKey.set(key, frames)
       }
       if (!socket.offer(frames)) return false
@@ -183,6 +190,7 @@ export const makeSession = (options: {
           after,
           audience: Audience.org(principal.orgId),
           batchSize,
+          awaitCapacity: socket.awaitRoom,
           onLive: offerLive(state, subscription, batchSize)
         },
         (batch) =>
@@ -195,7 +203,7 @@ export const makeSession = (options: {
               return
             }
             for (const frame of frames) {
-              yield* socket.send(frame.text)
+              yield* socket.send(frame.text())
               subscription.through = frame.through
             }
           })

@@ -80,7 +80,7 @@ export const make = Effect.gen(function*() {
     const ws = yield* Effect.async<WebSocket>((resume) => {
       wss.handleUpgrade(request, request.socket, Buffer.alloc(0), (ws) => resume(Effect.succeed(ws)))
     })
-    yield* SocketConnection.run({ ws, principal: principal.right, catalog, settings }).pipe(
+    yield* SocketConnection.run({ ws, connection: request.socket, principal: principal.right, catalog, settings }).pipe(
       Effect.provide(engine),
       Effect.catchAllCause((cause) => Effect.logWarning("socket ended with a fault", cause))
     )

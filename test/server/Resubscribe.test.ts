@@ -44,6 +44,7 @@ const scenario = Effect.gen(function*() {
         for (const frame of frames) sent.push(JSON.parse(decoder.decode(frame)))
         return true
       },
+      awaitRoom: Effect.void,
       fault: (cause) => Effect.failCause(cause).pipe(Effect.orDie)
     },
     rateLimit: () => 0,
