@@ -41,15 +41,36 @@ export const layerSocket = (
 ): Layer.Layer<SyncSocket.SyncSocket, ServerConfig.ServerConfigError, Services> =>
   SyncSocket.layer.pipe(Layer.provide(ServerConfig.layer(settings)))
 
-/** Where a standalone server listens. */
+/** Where a standalone server listens, and how long it waits for a request. */
 export interface Listen {
   readonly host?: string | undefined
   readonly port: number
+  /**
+   * Milliseconds a connection has to send a complete request head (an upgrade's included) before it is cut off;
+   * default 10 s. Node's own default (60 s, checked every 30 s) lets half-sent upgrades pile up.
+   */
+  readonly headersTimeout?: number | undefined
+  /** Milliseconds a connection has to send a complete request; default 30 s. */
+  readonly requestTimeout?: number | undefined
 }
 
-/** A Node HTTP server listening on `host:port`, for `HttpServer.serve`. */
+/** The Node HTTP server options Khala's server runs with (`Listen`'s timeouts); a runtime can give its own server them. */
+export const nodeServerOptions = (listen: Omit<Listen, "port" | "host"> = {}) => {
+  const headersTimeout = listen.headersTimeout ?? 10_000
+  return {
+    headersTimeout,
+    requestTimeout: Math.max(headersTimeout, listen.requestTimeout ?? 30_000),
+    // how often Node looks for connections past those timeouts
+    connectionsCheckingInterval: Math.min(1000, headersTimeout)
+  }
+}
+
+/** A Node HTTP server listening on `host:port` with `nodeServerOptions`, for `HttpServer.serve`. */
 export const nodeServer = (listen: Listen) =>
-  NodeHttpServer.layer(() => createServer(), { host: listen.host ?? "127.0.0.1", port: listen.port })
+  NodeHttpServer.layer(() => createServer(nodeServerOptions(listen)), {
+    host: listen.host ?? "127.0.0.1",
+    port: listen.port
+  })
 
 /** `router` on an HTTP server of its own, with the given settings. */
 export const layer = (

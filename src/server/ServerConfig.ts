@@ -33,6 +33,10 @@ export interface ServerSettings {
    * client does not read the close.
    */
   readonly slowConsumerTimeout: Duration.Duration
+  /** Sockets this server holds at once, upgrades in progress included; further upgrades get 503 with `Retry-After`. */
+  readonly maxSockets: number
+  /** Upgrades being authorized at once; further ones get 503 with `Retry-After`. */
+  readonly maxPendingUpgrades: number
 }
 
 /**
@@ -50,7 +54,9 @@ export const defaults: ServerSettings = {
   framesPerSecond: 100,
   inboundBufferBytes: 256 * 1024,
   sendBufferBytes: 256 * 1024,
-  slowConsumerTimeout: Duration.seconds(30)
+  slowConsumerTimeout: Duration.seconds(30),
+  maxSockets: 10_000,
+  maxPendingUpgrades: 256
 }
 
 /** A setting given in code is out of its range. */
@@ -64,7 +70,9 @@ const integerRanges = {
   maxFrameBytes: [256, 64 * 1024 * 1024],
   framesPerSecond: [1, 1_000_000],
   inboundBufferBytes: [1024, 1024 * 1024 * 1024],
-  sendBufferBytes: [16 * 1024, 1024 * 1024 * 1024]
+  sendBufferBytes: [16 * 1024, 1024 * 1024 * 1024],
+  maxSockets: [1, 10_000_000],
+  maxPendingUpgrades: [1, 1_000_000]
 } as const
 
 /** The settings, checked: every duration positive, every number an integer within its range. */
@@ -124,6 +132,14 @@ export const SettingsConfig: Config.Config<ServerSettings> = Config.all({
   slowConsumerTimeout: positiveDuration("KHALA_SLOW_CONSUMER_TIMEOUT").pipe(
     Config.withDefault(defaults.slowConsumerTimeout),
     Config.withDescription("A socket over its send buffer for this long is closed with a resumable code")
+  ),
+  maxSockets: integerWithin("KHALA_MAX_SOCKETS", ...integerRanges.maxSockets).pipe(
+    Config.withDefault(defaults.maxSockets),
+    Config.withDescription("Sockets one server holds; further upgrades get 503 with Retry-After")
+  ),
+  maxPendingUpgrades: integerWithin("KHALA_MAX_PENDING_UPGRADES", ...integerRanges.maxPendingUpgrades).pipe(
+    Config.withDefault(defaults.maxPendingUpgrades),
+    Config.withDescription("Upgrades being authorized at once; further ones get 503 with Retry-After")
   )
 })
 

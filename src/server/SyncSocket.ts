@@ -61,28 +61,61 @@ export const make = Effect.gen(function*() {
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => wss.close()))
 
+  // Sockets held and upgrades being authorized: what this server admits is bounded (I9).
+  let sockets = 0
+  let pending = 0
+  const unavailable = (reason: string, retryAfterSeconds: number) =>
+    HttpServerResponse.text(`${reason}; retry later\n`, {
+      status: 503,
+      headers: { "retry-after": String(retryAfterSeconds) }
+    })
+
+  /** Authorizes an upgrade and takes it over from the HTTP server; a refusal is the HTTP response to send. */
+  const upgrade = (request: IncomingMessage) =>
+    Effect.gen(function*() {
+      const token = upgradeToken(request)
+      if (Option.isNone(token)) {
+        return Either.left(HttpServerResponse.text("unauthorized: no token\n", { status: 401 }))
+      }
+      const principal = yield* Effect.either(verifier.verify(token.value))
+      if (Either.isLeft(principal)) {
+        return Either.left(HttpServerResponse.text(`unauthorized: ${principal.left.message}\n`, { status: 401 }))
+      }
+      // a verifier of the runtime's own might hand over a deadline that is no time at all: no timer could keep it
+      if (!Number.isFinite(principal.right.validUntil.getTime())) {
+        return Either.left(HttpServerResponse.text("unauthorized: token has no valid expiry\n", { status: 401 }))
+      }
+      // A WebSocket client sends nothing before the 101 answer, so nothing was read past the request head. ws answers
+      // a malformed handshake itself and closes the connection without calling back: that ends the wait too.
+      const ws = yield* Effect.async<Option.Option<WebSocket>>((resume) => {
+        const abandoned = () => resume(Effect.succeed(Option.none()))
+        request.socket.once("close", abandoned)
+        wss.handleUpgrade(request, request.socket, Buffer.alloc(0), (ws) => {
+          request.socket.off("close", abandoned)
+          resume(Effect.succeed(Option.some(ws)))
+        })
+        return Effect.sync(() => request.socket.off("close", abandoned))
+      })
+      return Either.right({ ws, principal: principal.right })
+    })
+
   const handler = Effect.gen(function*() {
     const request = NodeHttpServerRequest.toIncomingMessage(yield* ServerRequest.HttpServerRequest)
     if ((request.headers.upgrade ?? "").toLowerCase() !== "websocket") {
       return HttpServerResponse.text("expected a WebSocket upgrade\n", { status: 426 })
     }
-    const token = upgradeToken(request)
-    if (Option.isNone(token)) return HttpServerResponse.text("unauthorized: no token\n", { status: 401 })
-    const principal = yield* Effect.either(verifier.verify(token.value))
-    if (Either.isLeft(principal)) {
-      return HttpServerResponse.text(`unauthorized: ${principal.left.message}\n`, { status: 401 })
-    }
-    // a verifier of the runtime's own might hand over a deadline that is no time at all: no timer could keep it
-    if (!Number.isFinite(principal.right.validUntil.getTime())) {
-      return HttpServerResponse.text("unauthorized: token has no valid expiry\n", { status: 401 })
-    }
-    // A WebSocket client sends nothing before the 101 answer, so nothing was read past the request head.
-    const ws = yield* Effect.async<WebSocket>((resume) => {
-      wss.handleUpgrade(request, request.socket, Buffer.alloc(0), (ws) => resume(Effect.succeed(ws)))
-    })
-    yield* SocketConnection.run({ ws, connection: request.socket, principal: principal.right, catalog, settings }).pipe(
+    if (sockets + pending >= settings.maxSockets) return unavailable("this server holds its most sockets", 5)
+    if (pending >= settings.maxPendingUpgrades) return unavailable("too many upgrades in progress", 1)
+    pending++
+    const upgraded = yield* upgrade(request).pipe(Effect.ensuring(Effect.sync(() => pending--)))
+    if (Either.isLeft(upgraded)) return upgraded.left
+    const { principal, ws } = upgraded.right
+    if (Option.isNone(ws)) return HttpServerResponse.empty()
+    sockets++
+    yield* SocketConnection.run({ ws: ws.value, connection: request.socket, principal, catalog, settings }).pipe(
       Effect.provide(engine),
-      Effect.catchAllCause((cause) => Effect.logWarning("socket ended with a fault", cause))
+      Effect.catchAllCause((cause) => Effect.logWarning("socket ended with a fault", cause)),
+      Effect.ensuring(Effect.sync(() => sockets--))
     )
     return HttpServerResponse.empty()
   })

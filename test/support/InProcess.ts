@@ -26,6 +26,8 @@ export interface InProcessOptions {
   readonly verifier?: Layer.Layer<TokenVerifier>
   /** Replaces the catalog the server resolves topics with (the runtime supplies it; a test may wrap it). */
   readonly wrapCatalog?: (catalog: Catalog) => Catalog
+  /** Timeouts of the Node HTTP server (`KhalaServer.nodeServer`). */
+  readonly http?: Omit<KhalaServer.Listen, "port" | "host">
 }
 
 export interface InProcessServer {
@@ -55,7 +57,7 @@ export const serveInProcess = (
       Layer.provide(KhalaServer.layerSocket(options.settings ?? {})),
       Layer.provide(options.verifier ?? authLayer),
       Layer.provideMerge(core),
-      Layer.provideMerge(KhalaServer.nodeServer({ port: 0 }))
+      Layer.provideMerge(KhalaServer.nodeServer({ ...options.http, port: 0 }))
     )
     const context = yield* Layer.build(server).pipe(Effect.orDie)
     const http = yield* Effect.provide(HttpServer.HttpServer, context)
