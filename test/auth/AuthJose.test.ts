@@ -330,7 +330,7 @@ describe("AuthJose.layerConfig", () => {
       }
     }))
 
-  it.scoped("without keys outside production: a dev key file, created once (0600 in a 0700 directory) and reused", () =>
+  it.scoped("without keys on the embedded database: a dev key file, created once (0600 in a 0700 directory) and reused", () =>
     Effect.gen(function*() {
       yield* atNow
       const dataDir = join(yield* tempDir, "data")
@@ -386,6 +386,37 @@ describe("AuthJose.layerConfig", () => {
       const [verifier] = yield* fromConfig({ KHALA_AUTH_HS256_KEYS: keys, NODE_ENV: "production" })
       yield* atNow
       expect((yield* verifier.verify(yield* craft(claims()))).subject).toBe("user_1")
+    }))
+
+  it.scoped("with DATABASE_URL and no keys, starting is a ConfigError naming both settings, and no dev key is made", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* tempDir
+      const error = yield* Effect.flip(
+        fromConfig({ KHALA_DATA_DIR: dataDir, NODE_ENV: "development", DATABASE_URL: "postgres://db.example/app" })
+      )
+      expect(error).toMatchObject({ _tag: "ConfigError" })
+      expect(String(error)).toContain("KHALA_AUTH_HS256_KEYS")
+      expect(String(error)).toContain("KHALA_AUTH_DEV_KEY")
+      expect(existsSync(join(dataDir, "dev-auth-key"))).toBe(false)
+    }))
+
+  it.scoped("KHALA_AUTH_DEV_KEY=true uses the development key with DATABASE_URL too; =false refuses it everywhere", () =>
+    Effect.gen(function*() {
+      yield* atNow
+      const dataDir = yield* tempDir
+      const server = { KHALA_DATA_DIR: dataDir, DATABASE_URL: "postgres://db.example/app" }
+      const [verifier, signer] = yield* fromConfig({ ...server, KHALA_AUTH_DEV_KEY: "true" }).pipe(
+        Effect.provide(Logger.remove(Logger.defaultLogger))
+      )
+      const token = yield* signer.sign({ subject: "s", orgId: "o", scopes: [], ttlSeconds: 60 })
+      expect(decodeProtectedHeader(token).kid).toBe("dev")
+      expect((yield* verifier.verify(token)).subject).toBe("s")
+      expect(existsSync(join(dataDir, "dev-auth-key"))).toBe(true)
+      // explicitly off: even the embedded database (no DATABASE_URL) gets no development key
+      const embedded = yield* tempDir
+      const refused = yield* Effect.flip(fromConfig({ KHALA_DATA_DIR: embedded, KHALA_AUTH_DEV_KEY: "false" }))
+      expect(String(refused)).toContain("KHALA_AUTH_HS256_KEYS")
+      expect(existsSync(join(embedded, "dev-auth-key"))).toBe(false)
     }))
 
   it.effect("the layer built from fixed keys provides both services", () =>
