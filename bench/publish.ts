@@ -1,5 +1,4 @@
 import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
 import { Clock, ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import pg from "pg"
@@ -103,7 +102,7 @@ const rawPerCall = (url: string, writers: number, seconds: number) =>
 /** The core over the bench database, with the group commit on or off. */
 const khalaLayer = (url: string, connections: number, groupCommit: boolean) =>
   KhalaPg.layer().pipe(
-    Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: connections })),
+    Layer.provideMerge(KhalaPg.layerPgClient({ url: Redacted.make(url), maxConnections: connections })),
     Layer.provide(Layer.setConfigProvider(
       ConfigProvider.fromMap(new Map([["KHALA_GROUP_COMMIT", String(groupCommit)]]))
     ))

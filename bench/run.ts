@@ -3,6 +3,8 @@
  * the same machine and database, prints a table and writes bench/results/latest.json. Delivery scenarios run a real
  * `khala serve` (the built dist/) with their load clients in separate processes.
  *
+ * `bundle` measures the browser client's bundle and needs no server.
+ *
  * Needs a Postgres server: KHALA_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres); each
  * scenario creates its own database and drops it.
  */
@@ -11,6 +13,7 @@ import { Cause, Effect } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { parseArgs } from "node:util"
+import { bundleScenario } from "./bundle.js"
 import { fanoutScenario } from "./fanout.js"
 import { latencyScenario } from "./latency.js"
 import { memoryScenario } from "./memory.js"
@@ -92,7 +95,8 @@ const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> =
   replay: replayScenario(options.replay),
   memory: memoryScenario(options.memory),
   wakeup: wakeupScenario(options.wakeup),
-  stalled: stalledScenario(options.stalled)
+  stalled: stalledScenario(options.stalled),
+  bundle: bundleScenario
 }
 
 const selected = values.only === undefined ? Object.keys(scenarios) : values.only.split(",").map((s) => s.trim())

@@ -3,7 +3,6 @@
  * on its own connections, and the `khala serve` under test learns of the appends as it would of a runtime's (its
  * NOTIFY hints and its polling).
  */
-import { PgClient } from "@effect/sql-pg"
 import { Context, Effect, Layer, Redacted } from "effect"
 import * as KhalaPg from "../src/layers/KhalaPg.js"
 import type { PublishOutcome, PublishUpdate } from "../src/services/Publisher.js"
@@ -15,7 +14,9 @@ type PublisherService = Context.Tag.Service<typeof Publisher>
 /** A `Publisher` over `url`, for as long as the current scope. */
 export const benchPublisher = (url: string, connections = 10) =>
   Layer.build(
-    KhalaPg.layer().pipe(Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: connections })))
+    KhalaPg.layer().pipe(
+      Layer.provideMerge(KhalaPg.layerPgClient({ url: Redacted.make(url), maxConnections: connections }))
+    )
   ).pipe(Effect.map((context) => Context.get(context, Publisher)), Effect.orDie)
 
 // doc keys are never reused within a run, so that every publish appends (a stored version 1 would refuse another)

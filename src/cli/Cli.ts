@@ -5,6 +5,7 @@ import * as Retention from "./Retention.js"
 import * as Serve from "./Serve.js"
 import * as Tail from "./Tail.js"
 import * as Token from "./Token.js"
+import * as Topic from "./Topic.js"
 
 const khala = Command.make("khala").pipe(
   Command.withDescription(
@@ -18,7 +19,8 @@ const khala = Command.make("khala").pipe(
     Publish.command,
     Tail.command,
     Token.command,
-    Retention.command
+    Retention.command,
+    Topic.command
   ])
 )
 

@@ -1,5 +1,6 @@
 import { Command, Options } from "@effect/cli"
-import { Console, Effect } from "effect"
+import { Console, Effect, Option } from "effect"
+import * as Retention from "../engine/Retention.js"
 import { Journal } from "../services/Journal.js"
 import { layerKhala, topicName } from "./Runtime.js"
 
@@ -25,8 +26,24 @@ const prune = Command.make(
   )
 )
 
+const run = Command.make("run", {}, () =>
+  Effect.gen(function*() {
+    const results = yield* Retention.runOnce
+    if (Option.isNone(results)) return yield* Console.log("another node is running retention now; nothing was done")
+    if (results.value.length === 0) return yield* Console.log("nothing is past its retention")
+    for (const result of results.value) {
+      yield* Console.log(
+        `pruned ${result.deleted} rows of ${result.topic}; retention floor is now ${result.retentionFloor}`
+      )
+    }
+  })).pipe(
+    Command.withDescription(
+      "Run retention now, as khala serve does on a schedule: prune every topic of the catalog past its retention"
+    )
+  )
+
 export const command = Command.make("retention").pipe(
   Command.withDescription("Journal retention"),
-  Command.withSubcommands([prune]),
+  Command.withSubcommands([run, prune]),
   Command.provide(layerKhala)
 )

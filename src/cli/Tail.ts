@@ -15,9 +15,10 @@ export const rowJson = (row: JournalRow) =>
     doc_key: row.docKey,
     doc_version: row.docVersion,
     org_id: row.orgId,
-    payload: row.pointer ? null : row.payload,
+    payload: row.pointer || row.deleted ? null : row.payload,
     payload_hash: row.payloadHash,
     hydration_required: row.pointer,
+    deleted: row.deleted,
     inserted_at: row.insertedAt.toISOString()
   })
 

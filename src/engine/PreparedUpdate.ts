@@ -2,9 +2,14 @@ import { Effect, Either, ParseResult, Schema } from "effect"
 import { canonicalize } from "../protocol/CanonicalJson.js"
 import { payloadHashOfCanonical } from "../protocol/PayloadHashNode.js"
 import type { PreparedUpdate } from "../services/Appender.js"
-import { InvalidUpdate, PublishUpdate } from "../services/Publisher.js"
+import type { RemoveUpdate } from "../services/Publisher.js"
+import { InvalidUpdate, PublishUpdate, RemoveUpdate as RemoveUpdateSchema } from "../services/Publisher.js"
 
 const decodeUpdate = Schema.decodeUnknownEither(PublishUpdate, { onExcessProperty: "error" })
+const decodeRemove = Schema.decodeUnknownEither(RemoveUpdateSchema, { onExcessProperty: "error" })
+
+const invalid = (error: ParseResult.ParseError, index?: number) =>
+  new InvalidUpdate({ message: ParseResult.TreeFormatter.formatErrorSync(error), ...indexed(index) })
 
 /**
  * Validates an update and hashes its payload, so that a bad update fails alone and before any database work.
@@ -12,11 +17,7 @@ const decodeUpdate = Schema.decodeUnknownEither(PublishUpdate, { onExcessPropert
  */
 export const prepareUpdate = (update: PublishUpdate, index?: number): Either.Either<PreparedUpdate, InvalidUpdate> => {
   const valid = decodeUpdate(update)
-  if (Either.isLeft(valid)) {
-    return Either.left(
-      new InvalidUpdate({ message: ParseResult.TreeFormatter.formatErrorSync(valid.left), ...indexed(index) })
-    )
-  }
+  if (Either.isLeft(valid)) return Either.left(invalid(valid.left, index))
   const canonical = canonicalize(valid.right.payload)
   if (Either.isLeft(canonical)) {
     return Either.left(
@@ -33,10 +34,23 @@ export const prepareUpdate = (update: PublishUpdate, index?: number): Either.Eit
   }
   return Either.right({
     ...valid.right,
+    deleted: false,
     canonicalPayload: canonical.right,
-    payloadHash: payloadHashOfCanonical(canonical.right)
+    payloadHash: payloadHashOfCanonical(canonical.right),
+    payloadBytes: Buffer.byteLength(canonical.right, "utf8")
   })
 }
+
+/** Validates a delete: the same checks of its key, org and version, and no payload. */
+export const prepareRemove = (update: RemoveUpdate): Either.Either<PreparedUpdate, InvalidUpdate> =>
+  Either.map(Either.mapLeft(decodeRemove(update), (error) => invalid(error)), (valid) => ({
+    ...valid,
+    payload: null,
+    deleted: true,
+    canonicalPayload: "null",
+    payloadHash: null,
+    payloadBytes: 0
+  }))
 
 export const prepareAll = (updates: ReadonlyArray<PublishUpdate>) =>
   Effect.forEach(updates, (update, index) => prepareUpdate(update, index))

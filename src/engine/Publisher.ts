@@ -1,11 +1,12 @@
 import type { ConfigError } from "effect"
 import { Effect, Layer } from "effect"
+import type { PreparedUpdate } from "../services/Appender.js"
 import { Appender } from "../services/Appender.js"
 import type { PublishOutcome } from "../services/Publisher.js"
 import { appendedHeads, Publisher } from "../services/Publisher.js"
 import { Wakeups } from "../services/Wakeups.js"
 import * as GroupCommit from "./GroupCommit.js"
-import { prepareAll, prepareUpdate } from "./PreparedUpdate.js"
+import { prepareAll, prepareRemove, prepareUpdate } from "./PreparedUpdate.js"
 
 /**
  * The runtime-facing `Publisher` over any storage's `Appender`: every update is validated and hashed in process
@@ -24,25 +25,24 @@ export const make = Effect.gen(function*() {
     )
 
   const groupCommit = yield* GroupCommit.make({
-    publishBatch: appender.appendAll,
+    publishBatch: (updates, options) => appender.appendAll(updates, options),
     publishOne: appender.appendOne,
     committed: (outcomes) => wakeups.committed(appendedHeads(outcomes))
   })
 
+  const append = (prepared: PreparedUpdate) =>
+    Effect.flatMap(appender.inTransaction, (inTransaction) =>
+      inTransaction
+        // the per-call path: the append belongs to the caller's commit
+        ? appender.appendOne(prepared)
+        : groupCommit.enabled
+        ? groupCommit.publish(prepared)
+        : Effect.tap(appender.appendOne(prepared), (outcome) => wakeups.committed(appendedHeads([outcome]))))
+
   return Publisher.of({
-    publish: (update) =>
-      Effect.flatMap(
-        prepareUpdate(update),
-        (prepared) =>
-          Effect.flatMap(appender.inTransaction, (inTransaction) =>
-            inTransaction
-              // the per-call path: the append belongs to the caller's commit
-              ? appender.appendOne(prepared)
-              : groupCommit.enabled
-              ? groupCommit.publish(prepared)
-              : Effect.tap(appender.appendOne(prepared), (outcome) => wakeups.committed(appendedHeads([outcome]))))
-      ),
-    publishAll: (updates) => Effect.flatMap(prepareAll(updates), appender.appendAll).pipe(Effect.tap(signal))
+    publish: (update) => Effect.flatMap(prepareUpdate(update), append),
+    publishAll: (updates) => Effect.flatMap(prepareAll(updates), appender.appendAll).pipe(Effect.tap(signal)),
+    remove: (update) => Effect.flatMap(prepareRemove(update), append)
   })
 })
 

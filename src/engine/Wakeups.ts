@@ -1,10 +1,11 @@
 import type { ConfigError } from "effect"
-import { Config, Effect, Layer, Option, Runtime, Schedule, Stream, SubscriptionRef } from "effect"
-import { integerWithin } from "../services/ConfigInteger.js"
+import { Config, Deferred, Effect, FiberId, Layer, Schedule } from "effect"
 import { HeadSignals } from "../services/HeadSignals.js"
 import { Sequencer } from "../services/Sequencer.js"
+import { integerWithin } from "../services/Settings.js"
 import type { TopicHead, WatchedTopic } from "../services/Wakeups.js"
 import { Wakeups } from "../services/Wakeups.js"
+import { backoff, makeOutage, supervised } from "./Supervised.js"
 
 export const WakeupsConfig = Config.all({
   pollInterval: integerWithin("KHALA_POLL_INTERVAL_MS", 1, 60_000).pipe(
@@ -16,9 +17,20 @@ export const WakeupsConfig = Config.all({
 /** How long hints of this process's commits are gathered into one signal to other processes. */
 const signalCoalescing = "5 millis"
 
-interface Watched {
-  readonly head: SubscriptionRef.SubscriptionRef<number>
-  watchers: number
+/** One watcher's hints: the highest head hinted since its last wait, and the wait in progress. */
+interface Cell {
+  hinted: number
+  waiting: { readonly above: number; readonly wake: Deferred.Deferred<void> } | undefined
+}
+
+const hint = (cell: Cell, head: number) => {
+  if (head > cell.hinted) cell.hinted = head
+  if (cell.waiting !== undefined && cell.hinted > cell.waiting.above) {
+    const { wake } = cell.waiting
+    cell.waiting = undefined
+    cell.hinted = 0
+    Deferred.unsafeDone(wake, Effect.void)
+  }
 }
 
 /**
@@ -29,25 +41,39 @@ export const make = Effect.gen(function*() {
   const config = yield* WakeupsConfig
   const sequencer = yield* Sequencer
   const signals = yield* HeadSignals
-  const watched = new Map<string, Watched>()
+  const watched = new Map<string, Set<Cell>>()
 
   const bump = (topic: string, head: number) => {
-    const entry = watched.get(topic)
-    return entry === undefined
-      ? Effect.void
-      : SubscriptionRef.update(entry.head, (known) => Math.max(known, head))
+    const cells = watched.get(topic)
+    if (cells !== undefined) { for (const cell of cells) hint(cell, head) }
   }
 
-  // The poll: one small indexed query per interval, and none while nothing is watched.
+  // The poll: one small indexed query per interval, and none while nothing is watched. While the database fails it
+  // backs off, and says so once rather than once per attempt.
+  const outage = makeOutage("polling topic heads")
   const poll = Effect.suspend(() => {
     const topics = Array.from(watched.keys())
     if (topics.length === 0) return Effect.void
-    return sequencer.positions(topics).pipe(
-      Effect.flatMap((positions) => Effect.forEach(positions, (p) => bump(p.topic, p.head), { discard: true })),
-      Effect.catchAll((error) => Effect.logWarning("polling topic heads failed", error))
-    )
+    return Effect.map(sequencer.positions(topics), (positions) => {
+      for (const p of positions) bump(p.topic, p.head)
+    })
   })
-  yield* poll.pipe(Effect.repeat(Schedule.spaced(config.pollInterval)), Effect.forkScoped)
+  yield* Effect.gen(function*() {
+    const failing = yield* Schedule.driver(backoff("2 seconds"))
+    while (true) {
+      const polled = yield* poll.pipe(
+        Effect.zipRight(outage.recovered),
+        Effect.as(true),
+        Effect.catchAll((error) => Effect.as(outage.failed(error), false))
+      )
+      if (polled) {
+        yield* failing.reset
+        yield* Effect.sleep(config.pollInterval)
+      } else {
+        yield* Effect.ignore(failing.next(undefined))
+      }
+    }
+  }).pipe((loop) => supervised("the heads poll", loop), Effect.forkScoped)
 
   const pending = new Map<string, number>()
   const hintsPending = yield* Effect.makeLatch(false)
@@ -60,49 +86,50 @@ export const make = Effect.gen(function*() {
     pending.clear()
     yield* signals.send(heads)
     yield* Effect.sleep(signalCoalescing)
-  }).pipe(Effect.forever, Effect.forkScoped)
+  }).pipe(Effect.forever, (loop) => supervised("sending head hints", loop), Effect.forkScoped)
 
-  const runtime = yield* Effect.runtime<never>()
   yield* signals.receive({
     onHeads: (heads) => {
-      for (const { head, topic } of heads) {
-        if (watched.has(topic)) Runtime.runFork(runtime)(bump(topic, head))
-      }
+      for (const { head, topic } of heads) bump(topic, head)
     },
     // hints sent while the connection was down are lost: read every watched head now
-    onConnected: poll
-  }).pipe(Effect.forkScoped)
+    onConnected: Effect.catchAll(poll, (error) => outage.failed(error))
+  }).pipe(Effect.zipRight(Effect.never), (loop) => supervised("receiving head hints", loop), Effect.forkScoped)
 
   const watch = (topic: string) =>
-    Effect.acquireRelease(
-      Effect.gen(function*() {
-        const existing = watched.get(topic)
-        if (existing !== undefined) {
-          existing.watchers++
-          return existing
-        }
-        const entry: Watched = { head: yield* SubscriptionRef.make(0), watchers: 1 }
-        watched.set(topic, entry)
-        return entry
-      }),
-      (entry) =>
+    Effect.map(
+      Effect.acquireRelease(
         Effect.sync(() => {
-          entry.watchers--
-          if (entry.watchers === 0) watched.delete(topic)
-        })
-    ).pipe(Effect.map((entry): WatchedTopic => ({
-      head: SubscriptionRef.get(entry.head),
-      beyond: (watermark) =>
-        entry.head.changes.pipe(
-          Stream.filter((head) => head > watermark),
-          Stream.runHead,
-          Effect.map(Option.getOrElse(() => watermark))
-        )
-    })))
+          const cell: Cell = { hinted: 0, waiting: undefined }
+          const cells = watched.get(topic) ?? new Set()
+          cells.add(cell)
+          watched.set(topic, cells)
+          return cell
+        }),
+        (cell) =>
+          Effect.sync(() => {
+            const cells = watched.get(topic)
+            cells?.delete(cell)
+            if (cells?.size === 0) watched.delete(topic)
+          })
+      ),
+      (cell): WatchedTopic => ({
+        beyond: (watermark) =>
+          Effect.suspend(() => {
+            if (cell.hinted > watermark) {
+              cell.hinted = 0
+              return Effect.void
+            }
+            const wake = Deferred.unsafeMake<void>(FiberId.none)
+            cell.waiting = { above: watermark, wake }
+            return Deferred.await(wake).pipe(Effect.onInterrupt(() => Effect.sync(() => (cell.waiting = undefined))))
+          })
+      })
+    )
 
   const committed = (heads: ReadonlyArray<TopicHead>): Effect.Effect<void> =>
     Effect.gen(function*() {
-      yield* Effect.forEach(heads, (h) => bump(h.topic, h.head), { discard: true })
+      for (const h of heads) bump(h.topic, h.head)
       if (heads.length > 0) {
         for (const h of heads) pending.set(h.topic, Math.max(pending.get(h.topic) ?? 0, h.head))
         yield* hintsPending.open

@@ -12,16 +12,24 @@ import type { HeadSignals } from "../services/HeadSignals.js"
 import type { Hub as HubService } from "../services/Hub.js"
 import type { Journal } from "../services/Journal.js"
 import type { Publisher as PublisherService } from "../services/Publisher.js"
+import type { RetentionStore } from "../services/RetentionStore.js"
 import { Sequencer } from "../services/Sequencer.js"
 import type { StorageError } from "../services/StorageError.js"
 import type { TopicRegistration } from "../services/Topic.js"
 import type { Wakeups as WakeupsService } from "../services/Wakeups.js"
 
 /** Every service Khala's core offers a runtime. */
-export type KhalaServices = Sequencer | Journal | Documents | PublisherService | WakeupsService | HubService
+export type KhalaServices =
+  | Sequencer
+  | Journal
+  | Documents
+  | RetentionStore
+  | PublisherService
+  | WakeupsService
+  | HubService
 
 /** What a storage backend implements: the same service tags for Postgres, the embedded database and memory. */
-export type Storage = Sequencer | Journal | Documents | Appender
+export type Storage = Sequencer | Journal | Documents | RetentionStore | Appender
 
 /**
  * How a catalog topic is recorded in the sequencer: by dotted name, with its retention class by name, and its pointer

@@ -1,12 +1,12 @@
 import type { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
 import type { ConfigError } from "effect"
 import { Config, Effect, Layer, Option, Redacted } from "effect"
-import { integerWithin } from "../services/ConfigInteger.js"
 import type { HeadSignals } from "../services/HeadSignals.js"
+import { integerWithin } from "../services/Settings.js"
 import { StorageError } from "../services/StorageError.js"
 import * as EmbeddedPostgres from "../storage/embedded/EmbeddedPostgres.js"
 import * as HeadSignalsPg from "../storage/postgres/HeadSignalsPg.js"
+import * as PgClientGated from "../storage/postgres/PgClientGated.js"
 import { causeMessage } from "../storage/postgres/PgErrors.js"
 
 /** Where Khala keeps its data: a Postgres server, or (without one) an embedded Postgres in a data directory. */
@@ -39,7 +39,7 @@ export const layerConfig: Layer.Layer<SqlClient.SqlClient | HeadSignals, ConfigE
       Option.match(config.url, {
         onSome: (url) =>
           HeadSignalsPg.layer.pipe(
-            Layer.provideMerge(PgClient.layer({ url, maxConnections: config.maxConnections, applicationName })),
+            Layer.provideMerge(PgClientGated.layer({ url, maxConnections: config.maxConnections, applicationName })),
             Layer.mapError((error) =>
               error._tag === "SqlError"
                 ? new StorageError({ message: `cannot connect to DATABASE_URL: ${causeMessage(error)}`, cause: error })

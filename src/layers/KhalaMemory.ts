@@ -8,6 +8,7 @@ import * as AppenderMemory from "../storage/memory/AppenderMemory.js"
 import * as DocumentsMemory from "../storage/memory/DocumentsMemory.js"
 import * as JournalMemory from "../storage/memory/JournalMemory.js"
 import * as MemoryStore from "../storage/memory/MemoryStore.js"
+import * as RetentionStoreMemory from "../storage/memory/RetentionStoreMemory.js"
 import * as SequencerMemory from "../storage/memory/SequencerMemory.js"
 import type { KhalaServices } from "./Core.js"
 import { engine, registerCatalog } from "./Core.js"
@@ -17,6 +18,7 @@ export const storage = Layer.mergeAll(
   SequencerMemory.layerMemory,
   JournalMemory.layerMemory,
   DocumentsMemory.layerMemory,
+  RetentionStoreMemory.layerMemory,
   AppenderMemory.layerMemory
 )
 

@@ -11,13 +11,27 @@ import * as DocumentsPg from "../storage/postgres/DocumentsPg.js"
 import * as HeadSignalsPg from "../storage/postgres/HeadSignalsPg.js"
 import * as JournalPg from "../storage/postgres/JournalPg.js"
 import { migrate } from "../storage/postgres/Migrations.js"
+import * as PgClientGated from "../storage/postgres/PgClientGated.js"
+import * as RetentionStorePg from "../storage/postgres/RetentionStorePg.js"
 import * as SequencerPg from "../storage/postgres/SequencerPg.js"
 import type { KhalaServices } from "./Core.js"
 import { engine, registerCatalog } from "./Core.js"
 import * as Database from "./Database.js"
 
+/**
+ * A `PgClient` (and `SqlClient`) for a runtime to compose Khala over: `PgClient.layer`'s own configuration, over a
+ * pool that is safe to interrupt in bulk and never cancels another fiber's statement (see `PgClientGated`).
+ */
+export const layerPgClient = PgClientGated.layer
+
 /** The Postgres storage on the `SqlClient` given; the schema must be migrated already. */
-export const storage = Layer.mergeAll(SequencerPg.layer, JournalPg.layer, DocumentsPg.layer, AppenderPg.layer)
+export const storage = Layer.mergeAll(
+  SequencerPg.layer,
+  JournalPg.layer,
+  DocumentsPg.layer,
+  RetentionStorePg.layer,
+  AppenderPg.layer
+)
 
 /** The services over an `SqlClient` whose schema is migrated, with the given hints between processes. */
 export const layerServices: Layer.Layer<

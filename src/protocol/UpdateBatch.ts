@@ -41,6 +41,8 @@ export interface Update {
   readonly payloadHash: string | null
   readonly watermark: number
   readonly hydrationRequired: boolean
+  /** The document was deleted: the client drops it (SPEC §6a). */
+  readonly deleted: boolean
 }
 
 /**
@@ -66,6 +68,7 @@ export interface UpdateJson {
   readonly payload_hash: string | null
   readonly watermark: number
   readonly hydration_required: boolean
+  readonly deleted: boolean
 }
 
 /**
@@ -108,7 +111,8 @@ export const updateBatch = (options: UpdateBatchOptions<Update>): UpdateBatch =>
     payload: update.payload === undefined ? null : update.payload,
     payload_hash: update.payloadHash,
     watermark: update.watermark,
-    hydration_required: update.hydrationRequired
+    hydration_required: update.hydrationRequired,
+    deleted: update.deleted
   })),
   replay_complete: options.replayComplete,
   head_watermarks: topicWatermarks(options.headWatermarks),
@@ -130,7 +134,8 @@ const updateHead = (update: Omit<Update, "payload">): string =>
 const updateTail = (update: Omit<Update, "payload">): string =>
   ",\"payload_hash\":" + JSON.stringify(update.payloadHash) +
   ",\"watermark\":" + JSON.stringify(update.watermark) +
-  ",\"hydration_required\":" + (update.hydrationRequired ? "true" : "false") + "}"
+  ",\"hydration_required\":" + (update.hydrationRequired ? "true" : "false") +
+  ",\"deleted\":" + (update.deleted ? "true" : "false") + "}"
 
 /**
  * Builds the JSON text of a `sync:update_batch` payload directly: serialized payloads are spliced in without

@@ -4,7 +4,7 @@
  */
 import type { ConfigError } from "effect"
 import { Config, Context, Duration, Effect, Layer, Schema } from "effect"
-import { integerWithin } from "../services/ConfigInteger.js"
+import { integerWithin } from "../services/Settings.js"
 
 /** How each socket is held to its limits (SPEC §5, §7, I9). */
 export interface ServerSettings {

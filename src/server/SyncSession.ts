@@ -81,7 +81,8 @@ const serialized = (row: JournalRow, requestedAs: string): SerializedUpdate => (
   payloadJson: row.pointer ? null : payloadJson(row),
   payloadHash: row.payloadHash,
   watermark: row.watermark,
-  hydrationRequired: row.pointer
+  hydrationRequired: row.pointer,
+  deleted: row.deleted
 })
 
 /**

@@ -2,11 +2,16 @@ import type { Effect } from "effect"
 import { Context } from "effect"
 import type { PublishError, PublishOutcome, PublishUpdate } from "./Publisher.js"
 
-/** A validated update with its canonical JSON and payload hash, computed once in process. */
+/** A validated change of one document, with its canonical JSON, hash and size computed once in process. */
 export interface PreparedUpdate extends PublishUpdate {
+  /** A delete: no payload, no hash. */
+  readonly deleted: boolean
+  /** The canonical JSON of the payload; the text `null` for a delete, which stores none. */
   readonly canonicalPayload: string
-  /** `sha256:<hex>` */
-  readonly payloadHash: string
+  /** `sha256:<hex>`; null for a delete. */
+  readonly payloadHash: string | null
+  /** UTF-8 bytes of `canonicalPayload` (0 for a delete). */
+  readonly payloadBytes: number
 }
 
 /**
@@ -19,8 +24,12 @@ export class Appender extends Context.Tag("khala/Appender")<Appender, {
   readonly inTransaction: Effect.Effect<boolean>
   /** Appends one update. Inside a caller's transaction a typed failure leaves that transaction usable. */
   readonly appendOne: (update: PreparedUpdate) => Effect.Effect<PublishOutcome, PublishError>
-  /** Appends updates atomically, in order, as if one by one; outcomes in input order. */
+  /**
+   * Appends updates atomically, in order, as if one by one; outcomes in input order. With `lockWaitMs`, a topic
+   * held by another transaction for longer fails the call with a `StorageError` of reason `busy` instead of waiting.
+   */
   readonly appendAll: (
-    updates: ReadonlyArray<PreparedUpdate>
+    updates: ReadonlyArray<PreparedUpdate>,
+    options?: { readonly lockWaitMs?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<PublishOutcome>, PublishError>
 }>() {}

@@ -10,19 +10,39 @@ export interface JournalRow {
   readonly docKey: string
   readonly docVersion: number
   readonly orgId: string
-  /** `undefined` for a pointer-mode row: the client hydrates the document from the read model (I5). */
+  /** The document; `undefined` when the row carries none (`pointer`) or is a delete. */
   readonly payload: unknown
+  /**
+   * The row carries no payload: the topic or the publish used pointer mode, or the payload is over the read's
+   * per-update limit. The client hydrates the document from the read model (I5).
+   */
   readonly pointer: boolean
-  /** `sha256:<hex>` of the canonical JSON of the document. */
-  readonly payloadHash: string
+  /** A delete: the document is gone from the read model, which keeps a tombstone at this version (I6). */
+  readonly deleted: boolean
+  /** `sha256:<hex>` of the canonical JSON of the document; null for a delete. */
+  readonly payloadHash: string | null
   readonly insertedAt: Date
 }
 
-/** Rows after a watermark, read in the same snapshot as the topic's head and retention floor. */
+/** Rows after a watermark, read in the same snapshot as the topic's head, retention floor and epoch. */
 export interface JournalPage {
   readonly rows: ReadonlyArray<JournalRow>
+  /**
+   * The watermark through which the read saw the journal: every row up to it is in `rows` or does not exist (a hole
+   * left by a deleted row is stepped over). Continue from it; the reader has caught up when it reaches `head`.
+   */
+  readonly through: number
   readonly head: number
   readonly retentionFloor: number
+  readonly epoch: string
+}
+
+/** Bounds of one journal read besides its row count. */
+export interface ReadOptions {
+  /** Payloads over this many bytes are left out (`pointer: true`): clients hydrate them. Default 256 KiB. */
+  readonly maxPayloadBytes?: number | undefined
+  /** Most payload bytes of the page; a page always holds a row when one follows. Default 4 MiB. */
+  readonly maxBytes?: number | undefined
 }
 
 /** A resume point below what retention has already pruned: replaying from it would skip rows (I8). */
@@ -49,17 +69,22 @@ export interface PruneResult {
  */
 export class Journal extends Context.Tag("khala/Journal")<Journal, {
   /**
-   * Up to `limit` rows of `topic` with `watermark > after`, in watermark order, with the head and floor of the same
-   * snapshot. Fails with `StaleCursor` when `after` is below the retention floor, so a replay is never partial (I8).
+   * Up to `limit` rows of `topic` with `watermark > after`, in watermark order, bounded in bytes, with the head, floor
+   * and epoch of the same snapshot. Fails with `StaleCursor` when `after` is below the retention floor, so a replay is
+   * never partial (I8).
    */
   readonly read: (
     topic: string,
     after: number,
-    limit: number
+    limit: number,
+    options?: ReadOptions
   ) => Effect.Effect<JournalPage, UnknownTopic | StaleCursor | StorageError>
   /**
-   * Deletes the rows of `topic` with `watermark <= through` (capped at the head) and raises the retention floor to
-   * it, in one transaction.
+   * Deletes the rows of `topic` with `watermark <= through` (capped at the head) and the tombstones they passed, and
+   * raises the retention floor to it.
    */
   readonly prune: (topic: string, through: number) => Effect.Effect<PruneResult, UnknownTopic | StorageError>
 }>() {}
+
+/** Default of `ReadOptions.maxBytes`: a page's payload bytes. */
+export const defaultReadMaxBytes = 4 * 1024 * 1024

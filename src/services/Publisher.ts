@@ -22,21 +22,35 @@ const NonEmpty = (what: string) =>
     })
   )
 
-/** A read-model document to publish: upserted if its version is newer, then appended to its topic's journal. */
-export const PublishUpdate = Schema.Struct({
+const documentId = {
   topic: NonEmpty("topic"),
   docKey: NonEmpty("docKey"),
   docVersion: Schema.Int.pipe(
     Schema.nonNegative({ message: () => "docVersion must be a non-negative integer" }),
     Schema.filter((n) => Number.isSafeInteger(n), { message: () => "docVersion must be a safe integer" })
   ),
-  orgId: NonEmpty("orgId"),
+  orgId: NonEmpty("orgId")
+}
+
+/**
+ * A read-model document to publish: upserted if its version is newer than the org's stored one, then appended to
+ * its topic's journal. Document keys belong to their org: the same `docKey` in two orgs is two documents (I7).
+ */
+export const PublishUpdate = Schema.Struct({
+  ...documentId,
   /** Any JSON value: the document. */
   payload: Schema.Unknown,
   /** Pointer mode for this update: the journal row omits the payload and clients hydrate it (I5). */
   pointer: Schema.optional(Schema.Boolean)
 })
 export type PublishUpdate = typeof PublishUpdate.Type
+
+/**
+ * A document to delete (SPEC §6a): if `docVersion` is newer than the stored one, a journal row with `deleted: true`
+ * is appended and the read model keeps a tombstone at that version, so that versions stay monotonic (I6).
+ */
+export const RemoveUpdate = Schema.Struct(documentId)
+export type RemoveUpdate = typeof RemoveUpdate.Type
 
 /** The update cannot be published as given; nothing was written. */
 export class InvalidUpdate extends Schema.TaggedError<InvalidUpdate>()("InvalidUpdate", {
@@ -80,4 +94,6 @@ export class Publisher extends Context.Tag("khala/Publisher")<Publisher, {
   readonly publishAll: (
     updates: ReadonlyArray<PublishUpdate>
   ) => Effect.Effect<ReadonlyArray<PublishOutcome>, PublishError>
+  /** Deletes a document: like `publish`, with a tombstone for the document and `deleted: true` in its journal row. */
+  readonly remove: (update: RemoveUpdate) => Effect.Effect<PublishOutcome, PublishError>
 }>() {}

@@ -8,5 +8,10 @@ import { Schema } from "effect"
  */
 export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
   message: Schema.String,
+  /**
+   * Why, when it says what to do: `conflict` (a deadlock or serialization failure: retry at once) or `busy` (a lock
+   * was not granted in time: retry later).
+   */
+  reason: Schema.optional(Schema.Literal("conflict", "busy")),
   cause: Schema.optional(Schema.Defect)
 }) {}

@@ -7,12 +7,14 @@ export interface TopicHead {
   readonly head: number
 }
 
-/** The highest head hinted for one watched topic, and a way to wait for a higher one. */
+/** One watcher's hints for a topic. */
 export interface WatchedTopic {
-  /** The highest head known for the topic. */
-  readonly head: Effect.Effect<number>
-  /** Waits until a head above `watermark` is known. */
-  readonly beyond: (watermark: number) => Effect.Effect<number>
+  /**
+   * Waits until a head above `watermark` has been hinted since the last wait ended, and takes the hints: each hint
+   * wakes the watcher at most once, so a hint above the real head (any database role can NOTIFY; a restored
+   * database) costs one read, not a read every few milliseconds for ever.
+   */
+  readonly beyond: (watermark: number) => Effect.Effect<void>
 }
 
 /**

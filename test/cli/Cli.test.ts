@@ -20,7 +20,7 @@ const publishArgs = (docKey: string, docVersion: number, payload: string, topic 
 describe("khala command line", () => {
   it.live("every command has --help", () =>
     Effect.forEach(
-      ["serve", "migrate", "publish", "tail"],
+      ["serve", "migrate", "publish", "tail", "topic"],
       (command) =>
         Effect.map(runCli([command, "--help"]), (result) => {
           expect(result.code).toBe(0)
@@ -46,7 +46,10 @@ describe("khala command line", () => {
         const { url } = yield* testDatabase
         const env = { DATABASE_URL: url }
         const first = yield* runCli(["migrate"], env)
-        expect(first).toMatchObject({ code: 0, stdout: "applied migrations: 1_journal, 2_faster_publishing\n" })
+        expect(first).toMatchObject({
+          code: 0,
+          stdout: "applied migrations: 1_journal, 2_faster_publishing, 3_orgs_deletes_epochs\n"
+        })
         expect((yield* runCli(["migrate"], env)).stdout).toBe("schema khala is up to date\n")
 
         expect(yield* runCli(publishArgs("run_1", 2, `{"status":"running"}`), env)).toMatchObject({
@@ -86,6 +89,31 @@ describe("khala command line", () => {
           const result = yield* Fiber.join(follow).pipe(Effect.timeout("20 seconds"))
           expect(result.code).toBe(0)
           expect(result.stdout.trim().split("\n").map((line) => JSON.parse(line).doc_key)).toEqual(["before", "after"])
+        })),
+      { timeout: 60_000 }
+    )
+
+    it.live(
+      "publish --delete appends a deleted row; topic reset empties the journal and changes the epoch",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const { url } = yield* testDatabase
+          const env = { DATABASE_URL: url }
+          expect((yield* runCli(publishArgs("gone", 1, `{"n":1}`), env)).stdout).toBe("1\n")
+          const del = ["publish", "--topic", "runtime.run_summaries", "--doc-key", "gone", "--doc-version", "2"]
+          expect((yield* runCli([...del, "--org", "org_a", "--delete"], env)).stdout).toBe("2\n")
+          const tail = yield* runCli(["tail", "--topic", "runtime.run_summaries"], env)
+          expect(tail.stdout.trim().split("\n").map((line) => JSON.parse(line))).toMatchObject([
+            { watermark: 1, deleted: false, payload: { n: 1 } },
+            { watermark: 2, deleted: true, payload: null, payload_hash: null }
+          ])
+          const both = yield* runCli([...del, "--org", "org_a", "--delete", "--payload", "{}"], env)
+          expect(both).toMatchObject({ code: 1, stderr: expect.stringContaining("--delete takes no --payload") })
+          const reset = yield* runCli(["topic", "reset", "--topic", "SYNC_TOPIC_RUNTIME_RUN_SUMMARIES"], env)
+          expect(reset.stdout).toMatch(/^reset runtime\.run_summaries: .* epoch is now [0-9a-f-]{36}/)
+          expect((yield* runCli(["tail", "--topic", "runtime.run_summaries", "--after", "2"], env)).stdout).toBe("")
+          const stale = yield* runCli(["tail", "--topic", "runtime.run_summaries"], env)
+          expect(stale).toMatchObject({ code: 1, stderr: expect.stringContaining("below its retention floor 2") })
         })),
       { timeout: 60_000 }
     )

@@ -11,6 +11,7 @@ import * as AppenderMemory from "../../src/storage/memory/AppenderMemory.js"
 import * as DocumentsMemory from "../../src/storage/memory/DocumentsMemory.js"
 import * as JournalMemory from "../../src/storage/memory/JournalMemory.js"
 import * as MemoryStore from "../../src/storage/memory/MemoryStore.js"
+import * as RetentionStoreMemory from "../../src/storage/memory/RetentionStoreMemory.js"
 import * as SequencerMemory from "../../src/storage/memory/SequencerMemory.js"
 
 /** Counts every journal read, to see how often the hub goes to storage. */
@@ -29,7 +30,13 @@ const countingJournal = Layer.effect(
 ).pipe(Layer.provide(JournalMemory.layerMemory))
 
 const layer = engine(
-  Layer.mergeAll(SequencerMemory.layerMemory, countingJournal, DocumentsMemory.layerMemory, AppenderMemory.layerMemory)
+  Layer.mergeAll(
+    SequencerMemory.layerMemory,
+    countingJournal,
+    DocumentsMemory.layerMemory,
+    RetentionStoreMemory.layerMemory,
+    AppenderMemory.layerMemory
+  )
 ).pipe(
   Layer.provide(HeadSignals.none),
   Layer.provideMerge(MemoryStore.layer),

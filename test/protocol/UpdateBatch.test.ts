@@ -19,7 +19,8 @@ const updateArb = fc.record({
   payload: jsonPayload,
   payloadHash: fc.option(fc.constant("sha256:" + "ab".repeat(32)), { nil: null }),
   watermark: fc.maxSafeNat(),
-  hydrationRequired: fc.boolean()
+  hydrationRequired: fc.boolean(),
+  deleted: fc.boolean()
 })
 
 const serialize = ({ payload, ...rest }: UpdateBatch.Update): UpdateBatch.SerializedUpdate => ({
@@ -60,7 +61,8 @@ describe("UpdateBatch encoding", () => {
       payloadJson: "{\"status\":\"done\"}",
       payloadHash: null,
       watermark: 5,
-      hydrationRequired: false
+      hydrationRequired: false,
+      deleted: false
     }
     const text = UpdateBatch.encodeUpdateBatchJson({
       updates: [update, { ...update, payloadJson: null, hydrationRequired: true }],
@@ -77,7 +79,8 @@ describe("UpdateBatch encoding", () => {
           payload: { status: "done" },
           payload_hash: null,
           watermark: 5,
-          hydration_required: false
+          hydration_required: false,
+          deleted: false
         },
         {
           topic: runSummaries,
@@ -86,7 +89,8 @@ describe("UpdateBatch encoding", () => {
           payload: null,
           payload_hash: null,
           watermark: 5,
-          hydration_required: true
+          hydration_required: true,
+          deleted: false
         }
       ],
       replay_complete: true,
@@ -153,7 +157,8 @@ describe("UpdateBatch.splitUpdates", () => {
       payloadJson,
       payloadHash: "sha256:00",
       watermark: 1,
-      hydrationRequired: false
+      hydrationRequired: false,
+      deleted: false
     })
     const atLimit = JSON.stringify("é".repeat(4)) // 2 quotes + 4 × 2 bytes = 10 bytes, 6 code units
     const overLimit = JSON.stringify("é".repeat(4) + "x")
@@ -169,7 +174,8 @@ describe("UpdateBatch.splitUpdates", () => {
       payloadJson: JSON.stringify("x".repeat(bytes - 2)),
       payloadHash: null,
       watermark: i,
-      hydrationRequired: false
+      hydrationRequired: false,
+      deleted: false
     })
     const big = UpdateBatch.splitUpdates([row(1, 256 * 1024 + 1), row(2, 256 * 1024)], { maxUpdates: 200 })
     expect(big).toHaveLength(1)

@@ -54,7 +54,8 @@ describe.skipIf(!postgresAvailable)("sync:v1 channel", () => {
           payload: { i: 1 },
           payload_hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
           watermark: 1,
-          hydration_required: false
+          hydration_required: false,
+          deleted: false
         })
 
         // enum name with nothing to replay: an empty batch still completes the replay, in the client's form

@@ -72,7 +72,8 @@ describe.skipIf(!postgresAvailable)("payload limits and pointer mode", () => {
             payload: null,
             payload_hash: hash,
             watermark: key === "big-1" ? 2 : 4,
-            hydration_required: true
+            hydration_required: true,
+            deleted: false
           })
         }
         expect(byKey["pointer-cli"]).toMatchObject({

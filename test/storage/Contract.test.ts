@@ -72,7 +72,7 @@ describe.each(providers)("durable core contract: $name", (provider) => {
           })
           expect(yield* publisher.publish(update("versioned", 3, { v: 3 }))).toEqual({ _tag: "NotNewer", topic: runs })
           expect((yield* readAll(runs)).head).toBe(head)
-          const stored = Option.getOrThrow(yield* documents.get(runs, "versioned"))
+          const stored = Option.getOrThrow(yield* documents.get(runs, "org_a", "versioned"))
           expect(stored).toMatchObject({ docVersion: 5, payload: { v: 5 }, watermark: head })
           const newer = yield* publisher.publish(update("versioned", 6, { v: 6 }))
           expect(newer).toEqual({ _tag: "Appended", topic: runs, watermark: head + 1 })
@@ -86,7 +86,7 @@ describe.each(providers)("durable core contract: $name", (provider) => {
           const row = (yield* readAll(runs, watermark - 1)).rows[0]!
           expect(row).toMatchObject({ watermark, pointer: true, payload: undefined })
           expect(row.payloadHash).toBe(Either.getOrThrow(payloadHash({ big: "x" })))
-          const doc = Option.getOrThrow(yield* (yield* Documents).get(runs, "pointed"))
+          const doc = Option.getOrThrow(yield* (yield* Documents).get(runs, "org_a", "pointed"))
           expect(doc.payload).toEqual({ big: "x" })
         }))
 
@@ -148,7 +148,7 @@ describe.each(providers)("durable core contract: $name", (provider) => {
           )
           expect(unknown._tag).toBe("UnknownTopic")
           expect((yield* readAll(runs)).head).toBe(runsHead + 2)
-          expect(Option.isNone(yield* (yield* Documents).get(runs, "batch-c"))).toBe(true)
+          expect(Option.isNone(yield* (yield* Documents).get(runs, "org_a", "batch-c"))).toBe(true)
         }))
 
       it.effect("a publish inside a caller transaction that rolls back leaves no trace", () =>
@@ -167,7 +167,7 @@ describe.each(providers)("durable core contract: $name", (provider) => {
           ).pipe(Effect.exit)
           expect(Exit.isFailure(exit)).toBe(true)
           expect((yield* readAll(runs)).head).toBe(head)
-          expect(Option.isNone(yield* (yield* Documents).get(runs, "rolled-back"))).toBe(true)
+          expect(Option.isNone(yield* (yield* Documents).get(runs, "org_a", "rolled-back"))).toBe(true)
           // the watermark was given back: the next publish takes it
           expect(yield* publisher.publish(update("after-rollback", 1))).toEqual({
             _tag: "Appended",
@@ -206,18 +206,25 @@ describe.each(providers)("durable core contract: $name", (provider) => {
           expect((yield* readAll(runs, head)).rows.map((r) => r.docKey)).toEqual(["outer"])
         }))
 
-      it.effect("an aborted allocation gives its range back (I2)", () =>
+      it.effect("an aborted publish gives its watermark back: the next one takes it (I2)", () =>
         Effect.gen(function*() {
           const sequencer = yield* Sequencer
+          const publisher = yield* Publisher
           const transactions = yield* Transactions
-          yield* sequencer.register([{ topic: "test.allocations", retentionClass: "unspecified" }])
-          yield* transactions.run(Effect.zipRight(sequencer.allocate("test.allocations", 5), Effect.fail(new Abort())))
+          const topic = "test.aborts"
+          yield* sequencer.register([{ topic, retentionClass: "unspecified" }])
+          yield* transactions.run(
+            Effect.zipRight(publisher.publish({ ...update("a", 1), topic }), Effect.fail(new Abort()))
+          )
             .pipe(Effect.ignore)
-          expect(yield* transactions.run(sequencer.allocate("test.allocations", 2))).toBe(2)
-          expect(yield* sequencer.positions(["test.allocations", "test.missing"])).toEqual([
-            { topic: "test.allocations", head: 2, retentionFloor: 0 }
-          ])
-          expect((yield* Effect.flip(sequencer.allocate("test.missing", 1)))._tag).toBe("UnknownTopic")
+          expect(yield* publisher.publish({ ...update("b", 1), topic })).toEqual({
+            _tag: "Appended",
+            topic,
+            watermark: 1
+          })
+          const positions = yield* sequencer.positions([topic, "test.missing"])
+          expect(positions).toMatchObject([{ topic, head: 1, retentionFloor: 0 }])
+          expect(positions[0]!.epoch).toEqual(expect.any(String))
         }))
 
       it.effect("pruning raises a persisted floor; resuming below it is stale, even on an emptied topic (I8)", () =>
@@ -239,7 +246,7 @@ describe.each(providers)("durable core contract: $name", (provider) => {
           expect(yield* journal.prune(topic, 1)).toEqual({ topic, deleted: 0, retentionFloor: 2 })
           expect(yield* journal.prune(topic, 99)).toEqual({ topic, deleted: 2, retentionFloor: 4 })
           const empty = yield* journal.read(topic, 4, 100)
-          expect(empty).toEqual({ rows: [], head: 4, retentionFloor: 4 })
+          expect(empty).toMatchObject({ rows: [], through: 4, head: 4, retentionFloor: 4 })
           expect((yield* Effect.flip(journal.read(topic, 0, 100)))._tag).toBe("StaleCursor")
           expect(yield* publisher.publish({ ...update("p5", 1), topic })).toEqual({
             _tag: "Appended",
@@ -274,7 +281,7 @@ describe.each(providers)("durable core contract: $name", (provider) => {
           expect((yield* documents.list({ topic, orgId: "org_b", limit: 10 })).documents.map((d) => d.docKey)).toEqual([
             "other-org"
           ])
-          expect((yield* Effect.flip(documents.get("test.missing", "a")))._tag).toBe("UnknownTopic")
+          expect((yield* Effect.flip(documents.get("test.missing", "o", "a")))._tag).toBe("UnknownTopic")
           expect((yield* Effect.flip(documents.list({ topic: "test.missing", orgId: "o", limit: 1 })))._tag).toBe(
             "UnknownTopic"
           )

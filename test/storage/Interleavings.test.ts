@@ -96,7 +96,7 @@ const check = (writers: ReadonlyArray<ReadonlyArray<Step>>) =>
     for (const row of page.rows) byDoc.set(row.docKey, [...(byDoc.get(row.docKey) ?? []), row.docVersion])
     for (const [docKey, versions] of byDoc) {
       expect(versions.every((v, i) => i === 0 || v > versions[i - 1]!)).toBe(true)
-      const stored = Option.getOrThrow(yield* documents.get(topic, docKey))
+      const stored = Option.getOrThrow(yield* documents.get(topic, "org", docKey))
       expect(stored.docVersion).toBe(Math.max(...versions))
       const highest = committed.filter((c) => c.update.docKey === docKey).map((c) => c.update.docVersion)
       expect(stored.docVersion).toBe(Math.max(...highest))

@@ -1,7 +1,7 @@
-import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import pg from "pg"
+import * as PgClientGated from "../../src/storage/postgres/PgClientGated.js"
 
 /** The server tests create their databases on; trust auth on the local cluster by default. */
 export const adminUrl = process.env["KHALA_TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
@@ -59,9 +59,13 @@ export const testDatabase = Effect.acquireRelease(
   ({ name }) => withAdmin((client) => client.query(`drop database if exists ${name} with (force)`))
 )
 
+/** An `SqlClient` (and `PgClient`) on the database at `url`. */
+export const layerDatabase = (url: string, options?: { readonly maxConnections?: number }) =>
+  PgClientGated.layer({ url: Redacted.make(url), maxConnections: options?.maxConnections ?? 10 })
+
 /** An `SqlClient` on a fresh database of its own. */
 export const layerTestDatabase = (options?: { readonly maxConnections?: number }) =>
   Layer.unwrapScoped(
     Effect.map(testDatabase, ({ url }) =>
-      PgClient.layer({ url: Redacted.make(url), maxConnections: options?.maxConnections ?? 10 }))
+      PgClientGated.layer({ url: Redacted.make(url), maxConnections: options?.maxConnections ?? 10 }))
   )

@@ -17,7 +17,15 @@ export class Transactions extends Context.Tag("test/Transactions")<Transactions,
   readonly run: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StorageError, R>
 }>() {}
 
-export type Services = KhalaServices | Transactions
+/**
+ * Deletes journal rows behind Khala's back, leaving a hole, as an operator's manual delete (an erasure of one
+ * tenant's rows, a repair) would: the watermarks `from < w <= through` of `topic`.
+ */
+export class Erasure extends Context.Tag("test/Erasure")<Erasure, {
+  readonly erase: (topic: string, from: number, through: number) => Effect.Effect<void>
+}>() {}
+
+export type Services = KhalaServices | Transactions | Erasure
 
 /** One implementation of the durable core, for the contract suite. */
 export interface Provider {
@@ -30,9 +38,16 @@ export interface Provider {
 const memory: Provider = {
   name: "memory",
   available: true,
-  layer: Layer.effect(
-    Transactions,
-    Effect.map(MemoryStore, (store) => Transactions.of({ run: store.withTransaction }))
+  layer: Layer.mergeAll(
+    Layer.effect(Transactions, Effect.map(MemoryStore, (store) => Transactions.of({ run: store.withTransaction }))),
+    Layer.effect(
+      Erasure,
+      Effect.map(MemoryStore, (store) =>
+        Erasure.of({
+          erase: (topic, from, through) =>
+            store.eraseRows(topic, (row) => row.watermark > from && row.watermark <= through)
+        }))
+    )
   ).pipe(Layer.provideMerge(KhalaMemory.layer()), Layer.orDie)
 }
 
@@ -47,9 +62,19 @@ const sqlTransactions = Layer.effect(
     }))
 )
 
+const sqlErasure = Layer.effect(
+  Erasure,
+  Effect.map(SqlClient.SqlClient, (sql) =>
+    Erasure.of({
+      erase: (topic, from, through) =>
+        sql`delete from khala.sync_stream_events where topic = ${topic} and watermark > ${from}
+              and watermark <= ${through}`.pipe(Effect.orDie, Effect.asVoid)
+    }))
+)
+
 /** The Postgres layers with their transactions, on the given database. */
 const overSql = <E>(database: Layer.Layer<SqlClient.SqlClient, E>) =>
-  sqlTransactions.pipe(
+  Layer.merge(sqlTransactions, sqlErasure).pipe(
     Layer.provideMerge(KhalaPg.layerCore),
     Layer.provide(TopicCatalog.Default),
     // one process per test: the poll and its own commits wake its hub (cross-process hints have their own tests)

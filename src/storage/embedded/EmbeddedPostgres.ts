@@ -1,70 +1,31 @@
 import type { SqlClient } from "@effect/sql"
 import { PGlite } from "@electric-sql/pglite"
 import { Effect, Layer } from "effect"
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
 import { HeadSignals } from "../../services/HeadSignals.js"
 import { StorageError } from "../../services/StorageError.js"
+import * as DataDirLock from "./DataDirLock.js"
 import * as PgliteClient from "./PgliteClient.js"
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 const storageError = (message: string) => (cause: unknown) =>
   new StorageError({ message: `${message}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
 
-const claim = (lockFile: string) => {
-  try {
-    writeFileSync(lockFile, String(process.pid), { flag: "wx" })
-    return true
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false
-    throw error
-  }
-}
-
 /**
  * One process owns a data directory: PGlite has no locking of its own, and a second process on the same files
- * loses or corrupts data. The lock file is created exclusively; one left by a process that died is removed and the
- * exclusive create retried, so of two processes taking over at once only one wins.
+ * loses or corrupts data (see `DataDirLock`).
  */
 const lockDataDir = (dir: string) =>
-  Effect.acquireRelease(
-    Effect.try({
-      try: () => {
-        mkdirSync(dir, { recursive: true, mode: 0o700 })
-        const lockFile = resolve(dir, "khala.pid")
-        for (let attempt = 0; !claim(lockFile); attempt++) {
-          const owner = Number(readFileSync(lockFile, "utf8").trim())
-          // a lock without a pid yet is being written by a process that just created it
-          const starting = !(Number.isInteger(owner) && owner > 0) && Date.now() - statSync(lockFile).mtimeMs < 5000
-          if (attempt > 0 || starting || (owner > 0 && isAlive(owner))) {
-            throw new Error(
-              `it is in use by process ${owner} (a running khala serve?). The embedded database serves one process; ` +
-                `stop that one, or run every process on a Postgres server with DATABASE_URL`
-            )
-          }
-          rmSync(lockFile, { force: true })
-        }
-        return lockFile
-      },
-      catch: storageError(`cannot use the data directory ${dir}`)
-    }),
-    // remove the lock only while it is still ours
-    (lockFile) =>
-      Effect.sync(() => {
-        try {
-          if (readFileSync(lockFile, "utf8").trim() === String(process.pid)) rmSync(lockFile, { force: true })
-        } catch {
-          // already gone
-        }
-      })
+  DataDirLock.scoped(dir).pipe(
+    Effect.mapError((cause) =>
+      storageError(`cannot use the data directory ${dir}`)(
+        cause instanceof DataDirLock.InUse
+          ? new Error(
+            `${cause.message} (a running khala serve?). The embedded database serves one process; stop that one, ` +
+              `or run every process on a Postgres server with DATABASE_URL`
+          )
+          : cause
+      )
+    )
   )
 
 const openDatabase = (dataDir: string) =>

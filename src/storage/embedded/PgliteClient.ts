@@ -4,7 +4,8 @@ import { PgClient } from "@effect/sql-pg"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import type { PGlite, Results } from "@electric-sql/pglite"
-import { Deferred, Effect, Exit, FiberId, Layer, Stream } from "effect"
+import { Effect, Layer, Stream } from "effect"
+import * as FairGate from "../../services/FairGate.js"
 
 /**
  * An `@effect/sql` client over PGlite's own API, in process.
@@ -17,7 +18,8 @@ import { Deferred, Effect, Exit, FiberId, Layer, Stream } from "effect"
  */
 export const make = (db: PGlite) =>
   Effect.gen(function*() {
-    const session = makeFairLock()
+    // first come, first served: a busy reader must not starve transactions
+    const session = FairGate.make(1)
     const compiler = PgClient.makeCompiler()
 
     const run = <A>(f: () => Promise<A>) =>
@@ -41,7 +43,7 @@ export const make = (db: PGlite) =>
       constructor(readonly transaction?: { ended: boolean }) {}
 
       private guard<A>(effect: Effect.Effect<A, SqlError>): Effect.Effect<A, SqlError> {
-        if (this.transaction === undefined) return session.withLock(effect)
+        if (this.transaction === undefined) return session.withPermit(effect)
         return this.transaction.ended
           ? Effect.fail(new SqlError({ message: "the transaction of this connection has ended" }))
           : effect
@@ -86,7 +88,7 @@ export const make = (db: PGlite) =>
       // @effect/sql acquires a transaction's connection uninterruptibly; the wait for the session stays interruptible
       transactionAcquirer: Effect.uninterruptibleMask(() =>
         Effect.gen(function*() {
-          yield* session.acquire(Effect.interruptible)
+          yield* session.take(Effect.interruptible)
           const transaction = { ended: false }
           yield* Effect.addFinalizer(() =>
             Effect.zipRight(Effect.sync(() => (transaction.ended = true)), session.release)
@@ -98,51 +100,6 @@ export const make = (db: PGlite) =>
       spanAttributes: [["db.system.name", "postgresql"], ["db.namespace", "pglite"]]
     })
   })
-
-/**
- * A first-come, first-served lock. Effect's `Semaphore` lets a fiber that re-acquires at once overtake the fibers
- * already waiting, so a busy reader could starve transactions; here the lock passes to the longest waiter. The
- * bookkeeping runs uninterruptibly; only the wait itself can be interrupted, and an interrupted waiter that was
- * handed the lock meanwhile passes it on.
- */
-const makeFairLock = () => {
-  let held = false
-  const line: Array<Deferred.Deferred<void>> = []
-  const handOff = () => {
-    const next = line.shift()
-    if (next === undefined) held = false
-    else Deferred.unsafeDone(next, Exit.void)
-  }
-  /**
-   * Call uninterruptibly: `interruptible` is what makes the wait (and only the wait) interruptible, so between
-   * getting the lock and registering its release no interruption can slip in.
-   */
-  const acquire = (interruptible: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
-    Effect.suspend(() => {
-      if (!held) {
-        held = true
-        return Effect.void
-      }
-      const turn = Deferred.unsafeMake<void>(FiberId.none)
-      line.push(turn)
-      return interruptible(Deferred.await(turn)).pipe(Effect.onInterrupt(() =>
-        Effect.sync(() => {
-          const waiting = line.indexOf(turn)
-          if (waiting >= 0) line.splice(waiting, 1)
-          else handOff()
-        })
-      ))
-    })
-  const release = Effect.sync(handOff)
-  return {
-    acquire,
-    release,
-    withLock: <A, E>(effect: Effect.Effect<A, E>) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(acquire(restore), Effect.ensuring(restore(effect), release))
-      )
-  }
-}
 
 const lastRows = (results: Array<Results>): ReadonlyArray<any> => results[results.length - 1]?.rows ?? []
 

@@ -2,48 +2,55 @@ import { Chunk, Effect, HashMap, Layer, Option } from "effect"
 import type { PreparedUpdate } from "../../services/Appender.js"
 import { Appender } from "../../services/Appender.js"
 import type { Document } from "../../services/Documents.js"
+import type { JournalRow } from "../../services/Journal.js"
 import type { PublishOutcome } from "../../services/Publisher.js"
 import { Appended, NotNewer } from "../../services/Publisher.js"
 import type { MemoryState } from "./MemoryStore.js"
-import { documentId, MemoryStore } from "./MemoryStore.js"
+import { documentId, MemoryStore, payloadBytesOf } from "./MemoryStore.js"
 import { getTopic } from "./SequencerMemory.js"
 
-/** The memory twin of `khala.publish_hashed`: version check, dense allocation, journal row, read-model upsert. */
+/** The memory twin of `khala.append`: version check within the org, dense watermark, journal row, read model. */
 const applyUpdate = (state: MemoryState, update: PreparedUpdate) =>
   Effect.map(getTopic(state, update.topic), (topic): readonly [PublishOutcome, MemoryState] => {
-    const id = documentId(update.topic, update.docKey)
+    const id = documentId(update.topic, update.orgId, update.docKey)
     const stored = HashMap.get(state.documents, id)
     if (Option.isSome(stored) && stored.value.docVersion >= update.docVersion) {
       return [NotNewer(update.topic), state]
     }
     const watermark = topic.head + 1
     const now = new Date()
-    const pointer = update.pointer === true || topic.registration.pointerMode === true
+    const payload = update.deleted ? undefined : JSON.parse(update.canonicalPayload)
+    const pointer = !update.deleted && (update.pointer === true || topic.registration.pointerMode === true)
     const document: Document = {
       topic: update.topic,
       docKey: update.docKey,
       docVersion: update.docVersion,
       orgId: update.orgId,
-      payload: JSON.parse(update.canonicalPayload),
+      payload,
       payloadHash: update.payloadHash,
+      payloadBytes: update.payloadBytes,
+      deleted: update.deleted,
       watermark,
       updatedAt: now
     }
+    const row: JournalRow = {
+      topic: update.topic,
+      watermark,
+      docKey: update.docKey,
+      docVersion: update.docVersion,
+      orgId: update.orgId,
+      payload: pointer ? undefined : payload,
+      pointer,
+      deleted: update.deleted,
+      payloadHash: update.payloadHash,
+      insertedAt: now
+    }
+    payloadBytesOf.set(row, pointer ? 0 : update.payloadBytes)
     return [Appended(update.topic, watermark), {
       topics: HashMap.set(state.topics, update.topic, {
         ...topic,
         head: watermark,
-        events: Chunk.append(topic.events, {
-          topic: update.topic,
-          watermark,
-          docKey: update.docKey,
-          docVersion: update.docVersion,
-          orgId: update.orgId,
-          payload: pointer ? undefined : document.payload,
-          pointer,
-          payloadHash: update.payloadHash,
-          insertedAt: now
-        })
+        events: Chunk.append(topic.events, row)
       }),
       documents: HashMap.set(state.documents, id, document)
     }]

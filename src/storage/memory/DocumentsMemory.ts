@@ -1,36 +1,59 @@
 import { Effect, HashMap, Layer, Option } from "effect"
 import { compareCodePoints } from "../../protocol/CanonicalJson.js"
+import { defaultMaxPayloadBytes } from "../../protocol/UpdateBatch.js"
 import { checkLimit } from "../../services/Arguments.js"
+import type { Document } from "../../services/Documents.js"
 import { Documents } from "../../services/Documents.js"
+import { defaultReadMaxBytes } from "../../services/Journal.js"
 import { documentId, MemoryStore } from "./MemoryStore.js"
 import { getTopic } from "./SequencerMemory.js"
+
+// Postgres orders doc_key by bytes (COLLATE "C"), which is code point order.
+const byKey = (a: Document, b: Document) => compareCodePoints(a.docKey, b.docKey)
 
 export const make = Effect.gen(function*() {
   const store = yield* MemoryStore
 
+  const getMany = (topic: string, orgId: string, docKeys: ReadonlyArray<string>) =>
+    Effect.flatMap(store.read, (state) =>
+      Effect.as(
+        getTopic(state, topic),
+        Array.from(new Set(docKeys)).flatMap((docKey) =>
+          Option.toArray(HashMap.get(state.documents, documentId(topic, orgId, docKey)))
+        ).sort(byKey)
+      ))
+
   return Documents.of({
-    get: (topic, docKey) =>
-      Effect.flatMap(
-        store.read,
-        (state) => Effect.as(getTopic(state, topic), HashMap.get(state.documents, documentId(topic, docKey)))
-      ),
-    list: ({ afterKey, limit, orgId, topic }) =>
+    get: (topic, orgId, docKey) =>
+      Effect.map(getMany(topic, orgId, [docKey]), (found) => Option.fromNullable(found[0])),
+    getMany,
+    list: ({ afterKey, docKeyPrefix, limit, maxBytes, maxPayloadBytes, orgId, topic }) =>
       Effect.flatMap(
         Effect.zipRight(checkLimit(limit), store.read),
         (state) =>
           Effect.map(getTopic(state, topic), (t) => {
-            // Postgres orders doc_key by bytes (COLLATE "C"), which is code point order.
+            const payloadLimit = maxPayloadBytes ?? defaultMaxPayloadBytes
+            const byteLimit = maxBytes ?? defaultReadMaxBytes
             const matching = Array.from(HashMap.values(state.documents))
               .filter((d) =>
-                d.topic === topic && d.orgId === orgId &&
-                (afterKey === undefined || compareCodePoints(d.docKey, afterKey) > 0)
+                d.topic === topic && d.orgId === orgId && !d.deleted &&
+                (afterKey === undefined || compareCodePoints(d.docKey, afterKey) > 0) &&
+                (docKeyPrefix === undefined || d.docKey.startsWith(docKeyPrefix))
               )
-              .sort((a, b) => compareCodePoints(a.docKey, b.docKey))
-            const documents = matching.slice(0, limit)
+              .sort(byKey)
+            const documents: Array<Document> = []
+            let bytes = 0
+            for (const d of matching) {
+              if (documents.length === limit || bytes >= byteLimit) break
+              const oversize = d.payloadBytes > payloadLimit
+              bytes += oversize ? 0 : d.payloadBytes
+              documents.push(oversize ? { ...d, payload: undefined } : d)
+            }
             return {
               documents,
               watermark: t.head,
-              nextKey: matching.length > limit && documents.length > 0
+              epoch: t.epoch,
+              nextKey: matching.length > documents.length && documents.length > 0
                 ? Option.some(documents[documents.length - 1]!.docKey)
                 : Option.none()
             }

@@ -1,15 +1,24 @@
-import type { Chunk } from "effect"
-import { Context, Effect, FiberRef, HashMap, Layer, Option, Ref } from "effect"
+import { Chunk, Context, Effect, FiberRef, HashMap, Layer, Option, Ref } from "effect"
 import type { Document } from "../../services/Documents.js"
 import type { JournalRow } from "../../services/Journal.js"
 import { StorageError } from "../../services/StorageError.js"
 import type { TopicRegistration } from "../../services/Topic.js"
 
-/** One topic of the memory store: `events` holds watermarks `retentionFloor + 1 .. head`, densely (I2). */
+/**
+ * The payload size of each journal row, as the Postgres table keeps it beside the row. Beside the rows rather than in
+ * them, so that reads hand out the stored rows themselves, without a copy each.
+ */
+export const payloadBytesOf = new WeakMap<JournalRow, number>()
+
+/**
+ * One topic of the memory store: `events` holds the rows of watermarks `retentionFloor + 1 .. head` in order, every
+ * one of them unless rows were erased (`eraseRows`, standing in for a manual delete in Postgres).
+ */
 export interface MemoryTopic {
   readonly registration: TopicRegistration
   readonly head: number
   readonly retentionFloor: number
+  readonly epoch: string
   readonly events: Chunk.Chunk<JournalRow>
 }
 
@@ -19,7 +28,8 @@ export interface MemoryState {
   readonly documents: HashMap.HashMap<string, Document>
 }
 
-export const documentId = (topic: string, docKey: string) => `${topic}\u0000${docKey}`
+/** Documents are keyed per org (I7): the same key in two orgs is two documents. */
+export const documentId = (topic: string, orgId: string, docKey: string) => `${topic}\u0000${orgId}\u0000${docKey}`
 
 const emptyState: MemoryState = { topics: HashMap.empty(), documents: HashMap.empty() }
 
@@ -30,7 +40,7 @@ const emptyState: MemoryState = { topics: HashMap.empty(), documents: HashMap.em
  */
 export class MemoryStore extends Context.Tag("khala/MemoryStore")<MemoryStore, {
   /** The committed state, or inside a transaction its draft (a transaction reads its own writes). */
-  readonly read: Effect.Effect<MemoryState>
+  readonly read: Effect.Effect<MemoryState, StorageError>
   /**
    * Applies `f` atomically: to the enclosing transaction's draft when there is one, else as its own transaction.
    * A failure of `f` writes nothing.
@@ -45,6 +55,13 @@ export class MemoryStore extends Context.Tag("khala/MemoryStore")<MemoryStore, {
   readonly inTransaction: Effect.Effect<boolean>
   /** Failure injection: the next `count` writes fail with a `StorageError` and write nothing. */
   readonly failNextWrites: (count: number) => Effect.Effect<void>
+  /** Failure injection: the next `count` reads fail with a `StorageError`, as while the database is down. */
+  readonly failNextReads: (count: number) => Effect.Effect<void>
+  /**
+   * Failure injection: deletes the journal rows of `topic` that `erase` selects, leaving a hole in the journal, as an
+   * operator's `delete` of one tenant's rows would in Postgres.
+   */
+  readonly eraseRows: (topic: string, erase: (row: JournalRow) => boolean) => Effect.Effect<void>
 }>() {}
 
 export const makeMemoryStore = Effect.gen(function*() {
@@ -53,12 +70,15 @@ export const makeMemoryStore = Effect.gen(function*() {
   const writer = yield* Effect.makeSemaphore(1)
   const draftWriter = yield* Effect.makeSemaphore(1)
   const injectedFailures = yield* Ref.make(0)
+  const injectedReadFailures = yield* Ref.make(0)
 
-  const takeInjectedFailure = Ref.modify(injectedFailures, (n) => n > 0 ? [true, n - 1] : [false, 0]).pipe(
-    Effect.flatMap((fail) =>
-      fail ? Effect.fail(new StorageError({ message: "injected storage failure" })) : Effect.void
+  const injected = (failures: Ref.Ref<number>) =>
+    Ref.modify(failures, (n) => n > 0 ? [true, n - 1] : [false, 0]).pipe(
+      Effect.flatMap((fail) =>
+        fail ? Effect.fail(new StorageError({ message: "injected storage failure" })) : Effect.void
+      )
     )
-  )
+  const takeInjectedFailure = injected(injectedFailures)
 
   const applyTo = <A, E>(
     ref: Ref.Ref<MemoryState>,
@@ -95,11 +115,23 @@ export const makeMemoryStore = Effect.gen(function*() {
         ))
 
   return MemoryStore.of({
-    read: Effect.flatMap(FiberRef.get(draft), (current) => Ref.get(Option.getOrElse(current, () => committed))),
+    read: Effect.zipRight(
+      injected(injectedReadFailures),
+      Effect.flatMap(FiberRef.get(draft), (current) => Ref.get(Option.getOrElse(current, () => committed)))
+    ),
     write,
     withTransaction,
     inTransaction: Effect.map(FiberRef.get(draft), Option.isSome),
-    failNextWrites: (count) => Ref.set(injectedFailures, count)
+    failNextWrites: (count) => Ref.set(injectedFailures, count),
+    failNextReads: (count) => Ref.set(injectedReadFailures, count),
+    eraseRows: (topic, erase) =>
+      writer.withPermits(1)(Ref.update(committed, (state) => ({
+        ...state,
+        topics: HashMap.modify(state.topics, topic, (t) => ({
+          ...t,
+          events: Chunk.filter(t.events, (row) => !erase(row))
+        }))
+      })))
   })
 })
 

@@ -1,5 +1,4 @@
 import { Chunk, Effect, HashMap, Layer, Option } from "effect"
-import { checkCount } from "../../services/Arguments.js"
 import { Sequencer } from "../../services/Sequencer.js"
 import type { TopicPosition } from "../../services/Topic.js"
 import { UnknownTopic } from "../../services/Topic.js"
@@ -29,7 +28,13 @@ export const make = Effect.gen(function*() {
                     topics,
                     registration.topic,
                     Option.match(HashMap.get(topics, registration.topic), {
-                      onNone: (): MemoryTopic => ({ registration, head: 0, retentionFloor: 0, events: Chunk.empty() }),
+                      onNone: (): MemoryTopic => ({
+                        registration,
+                        head: 0,
+                        retentionFloor: 0,
+                        epoch: crypto.randomUUID(),
+                        events: Chunk.empty()
+                      }),
                       onSome: (existing): MemoryTopic => ({ ...existing, registration })
                     })
                   ),
@@ -39,27 +44,25 @@ export const make = Effect.gen(function*() {
           ] as const
         )
       ),
-    // The memory store runs one writer at a time, so a reservation can never interleave with another; the caller
-    // appends the rows it reserved within the same write.
-    allocate: (topic, count) =>
-      Effect.zipRight(
-        checkCount(count),
-        store.write((state) =>
-          Effect.map(getTopic(state, topic), (current) => {
-            const head = current.head + count
-            return [head, { ...state, topics: HashMap.set(state.topics, topic, { ...current, head }) }] as const
-          })
-        )
-      ),
     positions: (topics) =>
       Effect.map(store.read, (state) =>
         topics.flatMap((topic) =>
           Option.match(HashMap.get(state.topics, topic), {
             onNone: () => [],
-            onSome: (t): Array<TopicPosition> => [{ topic, head: t.head, retentionFloor: t.retentionFloor }]
+            onSome: (
+              t
+            ): Array<TopicPosition> => [{ topic, head: t.head, retentionFloor: t.retentionFloor, epoch: t.epoch }]
           })
         )),
-    topics: Effect.map(store.read, (state) => Array.from(HashMap.values(state.topics), (t) => t.registration))
+    topics: Effect.map(store.read, (state) => Array.from(HashMap.values(state.topics), (t) => t.registration)),
+    resetTopic: (topic) =>
+      store.write((state) =>
+        Effect.map(getTopic(state, topic), (t) => {
+          const epoch = crypto.randomUUID()
+          const reset: MemoryTopic = { ...t, retentionFloor: t.head, epoch, events: Chunk.empty() }
+          return [epoch, { ...state, topics: HashMap.set(state.topics, topic, reset) }] as const
+        })
+      )
   })
 })
 

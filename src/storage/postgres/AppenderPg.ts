@@ -18,7 +18,7 @@ const outcome = (topic: string, watermark: number | null): PublishOutcome =>
   watermark === null ? NotNewer(topic) : Appended(topic, watermark)
 
 /**
- * Appends over `khala.try_publish_hashed` / `khala.publish_batch`: each call is one statement, so it is atomic on its
+ * Appends over `khala.append` / `khala.publish_batch`: each call is one statement, so it is atomic on its
  * own and joins the caller's transaction when there is one. Payloads arrive hashed and in canonical form.
  */
 export const make = Effect.gen(function*() {
@@ -30,9 +30,10 @@ export const make = Effect.gen(function*() {
   // raised: inside a caller's transaction no savepoint is needed to keep that transaction alive.
   const publishOne = (u: PreparedUpdate) =>
     sql`
-      select khala.try_publish_hashed(${u.topic}, ${u.docKey}, ${u.docVersion}, ${u.orgId},
-                                      ${u.canonicalPayload}::jsonb, ${u.pointer ?? false},
-                                      ${hashToBytes(u.payloadHash)}) as watermark
+      select khala.append(${u.topic}, ${u.docKey}, ${u.docVersion}, ${u.orgId},
+                          ${u.deleted ? null : u.canonicalPayload}::jsonb, ${u.pointer ?? false},
+                          ${u.payloadHash === null ? null : hashToBytes(u.payloadHash)}, ${u.payloadBytes},
+                          ${u.deleted}) as watermark
     `.pipe(
       Effect.mapError(classify(u.topic)),
       Effect.flatMap(decodeWatermark),
@@ -43,15 +44,18 @@ export const make = Effect.gen(function*() {
       )
     )
 
-  const publishBatch = (updates: ReadonlyArray<PreparedUpdate>) => {
+  const publishBatch = (updates: ReadonlyArray<PreparedUpdate>, lockWaitMs: number | undefined) => {
     if (updates.length === 0) return Effect.succeed([])
     // Built by hand: the canonical payload is already JSON text, so it is spliced in rather than parsed again.
     const body = updates.map((u) =>
       `{"topic":${JSON.stringify(u.topic)},"doc_key":${JSON.stringify(u.docKey)},"doc_version":${u.docVersion},` +
-      `"org_id":${JSON.stringify(u.orgId)},"pointer":${u.pointer === true},"payload_hash":"${u.payloadHash}",` +
-      `"payload":${u.canonicalPayload}}`
+      `"org_id":${JSON.stringify(u.orgId)},` +
+      (u.deleted
+        ? `"deleted":true}`
+        : `"pointer":${u.pointer === true},"payload_hash":"${u.payloadHash}","payload_bytes":${u.payloadBytes},` +
+          `"payload":${u.canonicalPayload}}`)
     ).join(",")
-    return sql`select khala.publish_batch(${`[${body}]`}::jsonb) as watermarks`.pipe(
+    return sql`select khala.publish_batch(${`[${body}]`}::jsonb, ${lockWaitMs ?? null}::integer) as watermarks`.pipe(
       Effect.mapError(classify(updates[0]!.topic)),
       Effect.flatMap(decodeWatermarks),
       Effect.map((rows) => rows[0]!.watermarks.map((w, i) => outcome(updates[i]!.topic, w)))
@@ -74,7 +78,7 @@ export const make = Effect.gen(function*() {
   return Appender.of({
     inTransaction,
     appendOne: publishOne,
-    appendAll: (updates) => isolated(publishBatch(updates))
+    appendAll: (updates, options) => isolated(publishBatch(updates, options?.lockWaitMs))
   })
 })
 

@@ -1,14 +1,25 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Option, Schema } from "effect"
+import { defaultMaxPayloadBytes } from "../../protocol/UpdateBatch.js"
 import { checkLimit } from "../../services/Arguments.js"
+import type { ListOptions } from "../../services/Documents.js"
 import { Documents } from "../../services/Documents.js"
+import { defaultReadMaxBytes } from "../../services/Journal.js"
 import { UnknownTopic } from "../../services/Topic.js"
 import { mapStorageError } from "./PgErrors.js"
 import { DocumentFromSql, Int8, toDocument } from "./PgRows.js"
 import { decodeRows } from "./SqlDecode.js"
 
-// The topic's head; the document columns are null when nothing matched.
-const HeadRow = Schema.Struct({ head: Int8, doc_key: Schema.NullOr(Schema.String) })
+// The topic's position; the document columns are null when nothing matched.
+const HeadRow = Schema.Struct({
+  head: Int8,
+  epoch: Schema.String,
+  doc_key: Schema.NullOr(Schema.String),
+  fits: Schema.NullOr(Schema.Boolean)
+})
+
+/** `prefix` as a LIKE pattern matching the keys that start with it (doc_key is `collate "C"`: an index range). */
+const likePrefix = (prefix: string) => prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + "%"
 
 export const make = Effect.gen(function*() {
   // a runtime's client may transform result names; Khala reads its own columns as named
@@ -16,60 +27,90 @@ export const make = Effect.gen(function*() {
   const decodeHeads = decodeRows(HeadRow)
   const decodeDocuments = decodeRows(DocumentFromSql)
 
-  const documentColumns = sql`d.topic, d.doc_key, d.doc_version, d.org_id, d.payload, d.payload_hash, d.watermark,
-    d.updated_at`
+  const columns = sql`d.topic, d.doc_key, d.doc_version, d.org_id, d.payload_hash, d.payload_bytes, d.deleted,
+    d.watermark, d.updated_at`
 
-  return Documents.of({
-    get: (topic, docKey) =>
+  // Every read names the org: another org's document with the same key is another document, never visible (I7).
+  const byKeys = (topic: string, orgId: string, docKeys: ReadonlyArray<string>) =>
+    sql`
+      select s.next_watermark as head, s.epoch, null::boolean as fits, ${columns}, d.payload,
+             not d.deleted as with_payload
+        from khala.sync_topic_sequences s
+        left join khala.sync_documents d
+          on d.topic = s.topic and d.org_id = ${orgId} and d.doc_key = any(${docKeys}::text[])
+       where s.topic = ${topic}
+       order by d.doc_key
+    `.pipe(
+      mapStorageError,
+      Effect.flatMap((rows) =>
+        Effect.gen(function*() {
+          const heads = yield* decodeHeads(rows)
+          if (heads[0] === undefined) return yield* new UnknownTopic({ topic })
+          return (yield* decodeDocuments(heads[0].doc_key === null ? [] : rows)).map(toDocument)
+        })
+      )
+    )
+
+  // One statement, one snapshot: the head read beside the page is the watermark the page is consistent with,
+  // because a publish writes its document and advances the head in the same commit.
+  const list = (options: ListOptions) => {
+    const maxBytes = options.maxBytes ?? defaultReadMaxBytes
+    const maxPayloadBytes = options.maxPayloadBytes ?? defaultMaxPayloadBytes
+    const limit = options.limit
+    return Effect.zipRight(
+      checkLimit(limit),
       sql`
-        select s.next_watermark as head, ${documentColumns}
-          from khala.sync_topic_sequences s
-          left join khala.sync_documents d on d.topic = s.topic and d.doc_key = ${docKey}
-         where s.topic = ${topic}
-      `.pipe(
-        mapStorageError,
-        Effect.flatMap((rows) =>
-          Effect.gen(function*() {
-            const heads = yield* decodeHeads(rows)
-            if (heads[0] === undefined) return yield* new UnknownTopic({ topic })
-            if (heads[0].doc_key === null) return Option.none()
-            const documents = yield* decodeDocuments(rows)
-            return Option.some(toDocument(documents[0]!))
-          })
-        )
-      ),
-    // One statement, one snapshot: the head read beside the page is the watermark the page is consistent with,
-    // because a publish writes its document and advances the head in the same commit.
-    list: ({ afterKey, limit, orgId, topic }) =>
-      Effect.zipRight(
-        checkLimit(limit),
-        sql`
-        select s.next_watermark as head, ${documentColumns}
+        select s.next_watermark as head, s.epoch, d.fits, ${columns},
+               case when d.fits and d.payload_bytes <= ${maxPayloadBytes} then d.payload end as payload,
+               coalesce(d.fits and d.payload_bytes <= ${maxPayloadBytes}, false) as with_payload
           from khala.sync_topic_sequences s
           left join lateral (
-            select * from khala.sync_documents d
-             where d.topic = s.topic and d.org_id = ${orgId} and d.doc_key > ${afterKey ?? ""}
-             order by d.doc_key
-             limit ${limit + 1}
+            select r.*, r.running - r.counted < ${maxBytes} as fits
+              from (
+                select d.*,
+                       case when d.payload_bytes > ${maxPayloadBytes} then 0 else d.payload_bytes end as counted,
+                       sum(case when d.payload_bytes > ${maxPayloadBytes} then 0 else d.payload_bytes end)
+                         over (order by d.doc_key) as running
+                  from khala.sync_documents d
+                 where d.topic = s.topic and d.org_id = ${options.orgId} and not d.deleted
+                   and d.doc_key > ${options.afterKey ?? ""}
+                   ${
+        options.docKeyPrefix === undefined ? sql`` : sql`and d.doc_key like ${likePrefix(options.docKeyPrefix)}`
+      }
+                 order by d.doc_key
+                 limit ${limit + 1}
+              ) r
           ) d on true
-         where s.topic = ${topic}
-      `.pipe(
-          mapStorageError,
-          Effect.flatMap((rows) =>
-            Effect.gen(function*() {
-              const heads = yield* decodeHeads(rows)
-              if (heads[0] === undefined) return yield* new UnknownTopic({ topic })
-              const all = yield* decodeDocuments(heads[0].doc_key === null ? [] : rows)
-              const documents = all.slice(0, limit).map(toDocument)
-              return {
-                documents,
-                watermark: heads[0].head,
-                nextKey: all.length > limit ? Option.some(documents[documents.length - 1]!.docKey) : Option.none()
-              }
-            })
-          )
-        )
+         where s.topic = ${options.topic}
+         order by d.doc_key
+      `
+    ).pipe(
+      mapStorageError,
+      Effect.flatMap((rows) =>
+        Effect.gen(function*() {
+          const heads = yield* decodeHeads(rows)
+          const head = heads[0]
+          if (head === undefined) return yield* new UnknownTopic({ topic: options.topic })
+          const fitting = rows.filter((_, i) => heads[i]!.fits === true)
+          const all = (yield* decodeDocuments(head.doc_key === null ? [] : fitting)).map(toDocument)
+          const documents = all.slice(0, limit)
+          const more = head.doc_key !== null && (all.length > limit || fitting.length < rows.length)
+          return {
+            documents,
+            watermark: head.head,
+            epoch: head.epoch,
+            nextKey: more ? Option.some(documents[documents.length - 1]!.docKey) : Option.none()
+          }
+        })
       )
+    )
+  }
+
+  return Documents.of({
+    get: (topic, orgId, docKey) =>
+      Effect.map(byKeys(topic, orgId, [docKey]), (documents) => Option.fromNullable(documents[0])),
+    getMany: (topic, orgId, docKeys) => byKeys(topic, orgId, docKeys),
+    list
   })
 })
 

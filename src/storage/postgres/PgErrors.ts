@@ -21,8 +21,22 @@ export const causeMessage = (error: SqlError) => {
   return typeof cause?.message === "string" ? cause.message : error.message
 }
 
-export const toStorageError = (error: SqlError) =>
-  new StorageError({ message: `database: ${causeMessage(error)}`, cause: error })
+const reasons: Record<string, StorageError["reason"]> = {
+  // deadlock_detected, serialization_failure
+  "40P01": "conflict",
+  "40001": "conflict",
+  // lock_not_available: a lock_timeout expired
+  "55P03": "busy"
+}
+
+export const toStorageError = (error: SqlError) => {
+  const reason = reasons[sqlState(error) ?? ""]
+  return new StorageError({
+    message: `database: ${causeMessage(error)}`,
+    ...(reason === undefined ? {} : { reason }),
+    cause: error
+  })
+}
 
 /** Maps a failed statement to the typed error a caller can act on; anything unexpected is a `StorageError`. */
 export const classify = (topic: string) => (error: SqlError): UnknownTopic | InvalidUpdate | StorageError => {

@@ -1,5 +1,5 @@
 import type { PgClient } from "@effect/sql-pg"
-import { Effect, Redacted, Schedule } from "effect"
+import { Deferred, Effect, Exit, Redacted, Schedule } from "effect"
 import pg from "pg"
 
 /** Connection settings of a `PgClient`, for a `pg.Client` of our own. */
@@ -21,8 +21,10 @@ const reconnect = Schedule.exponential("100 millis", 2).pipe(
 
 /**
  * Listens on `channel` on a connection of its own, for ever: `PgClient.listen` never reports a lost connection, so
- * this one watches its client and reconnects with backoff. Payloads go to `onPayload` synchronously (no buffer);
- * `onConnected` runs after every (re)connection, so a caller can re-read what it may have missed meanwhile.
+ * this one owns its connection's health end to end. The connection is watched from the moment it is open, so that
+ * its loss during `LISTEN` or during `onConnected` is noticed too; then it reconnects with backoff. Payloads go to
+ * `onPayload` synchronously (no buffer); `onConnected` runs after every (re)connection, so a caller can re-read what
+ * it may have missed meanwhile.
  */
 export const listen = (options: {
   readonly config: pg.ClientConfig
@@ -31,30 +33,42 @@ export const listen = (options: {
   readonly onConnected: Effect.Effect<void>
 }): Effect.Effect<never> =>
   Effect.scoped(Effect.gen(function*() {
+    const lost = yield* Deferred.make<never, Error>()
     const client = yield* Effect.acquireRelease(
       Effect.tryPromise(async () => {
         const client = new pg.Client(options.config)
-        // an error before the listener below is attached must not crash the process
+        // an error before the connection is up must not crash the process: connect() rejects with it
         client.on("error", () => undefined)
         await client.connect()
         return client
       }),
       (client) => Effect.promise(() => client.end()).pipe(Effect.timeout("1 second"), Effect.ignore)
     )
-    client.on("notification", (message) => {
-      if (message.channel === options.channel && message.payload) options.onPayload(message.payload)
-    })
-    yield* Effect.tryPromise(() => client.query(`LISTEN ${pg.escapeIdentifier(options.channel)}`))
-    yield* options.onConnected
-    return yield* Effect.async<never, Error>((resume) => {
-      const lost = (error?: Error) => resume(Effect.fail(error ?? new Error("listen connection ended")))
-      client.on("error", lost)
-      client.on("end", () => lost())
-      return Effect.sync(() => {
-        client.off("error", lost)
-        client.removeAllListeners("end")
-      })
-    })
+    const onLost = (error?: Error) =>
+      Deferred.unsafeDone(lost, Exit.fail(error ?? new Error("listen connection ended")))
+    const onEnd = () => onLost()
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        client.on("error", onLost)
+        client.on("end", onEnd)
+        client.on("notification", (message) => {
+          if (message.channel === options.channel && message.payload) options.onPayload(message.payload)
+        })
+      }),
+      () =>
+        Effect.sync(() => {
+          client.off("error", onLost)
+          client.off("end", onEnd)
+          client.removeAllListeners("notification")
+        })
+    )
+    return yield* Effect.raceFirst(
+      Deferred.await(lost),
+      Effect.tryPromise(() => client.query(`LISTEN ${pg.escapeIdentifier(options.channel)}`)).pipe(
+        Effect.zipRight(options.onConnected),
+        Effect.zipRight(Effect.never)
+      )
+    )
   })).pipe(
     Effect.tapError((error) => Effect.logWarning(`listen connection lost, reconnecting: ${error}`)),
     Effect.retry(reconnect),

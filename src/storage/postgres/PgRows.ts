@@ -29,9 +29,11 @@ export const JournalRowFromSql = Schema.Struct({
   doc_version: Int8,
   org_id: Schema.String,
   payload: Schema.NullOr(Json),
-  // The driver parses jsonb, so a document whose JSON value is `null` and a pointer row (SQL NULL) look alike.
+  // The driver parses jsonb, so a document whose JSON value is `null` and a row without payload (SQL NULL) look
+  // alike: the query says which it is.
   pointer: Schema.Boolean,
-  payload_hash: Bytea,
+  deleted: Schema.Boolean,
+  payload_hash: Schema.NullOr(Bytea),
   inserted_at: Schema.DateFromSelf
 })
 
@@ -41,9 +43,10 @@ export const toJournalRow = (row: typeof JournalRowFromSql.Type): JournalRow => 
   docKey: row.doc_key,
   docVersion: row.doc_version,
   orgId: row.org_id,
-  payload: row.pointer ? undefined : row.payload,
+  payload: row.pointer || row.deleted ? undefined : row.payload,
   pointer: row.pointer,
-  payloadHash: hashToString(row.payload_hash),
+  deleted: row.deleted,
+  payloadHash: row.payload_hash === null ? null : hashToString(row.payload_hash),
   insertedAt: row.inserted_at
 })
 
@@ -52,8 +55,12 @@ export const DocumentFromSql = Schema.Struct({
   doc_key: Schema.String,
   doc_version: Int8,
   org_id: Schema.String,
-  payload: Json,
-  payload_hash: Bytea,
+  payload: Schema.NullOr(Json),
+  // whether `payload` holds the document: false for a tombstone, or a document a listing left out for its size
+  with_payload: Schema.Boolean,
+  payload_hash: Schema.NullOr(Bytea),
+  payload_bytes: Int8,
+  deleted: Schema.Boolean,
   watermark: Int8,
   updated_at: Schema.DateFromSelf
 })
@@ -63,8 +70,10 @@ export const toDocument = (row: typeof DocumentFromSql.Type): Document => ({
   docKey: row.doc_key,
   docVersion: row.doc_version,
   orgId: row.org_id,
-  payload: row.payload,
-  payloadHash: hashToString(row.payload_hash),
+  payload: row.with_payload ? row.payload : undefined,
+  payloadHash: row.payload_hash === null ? null : hashToString(row.payload_hash),
+  payloadBytes: row.payload_bytes,
+  deleted: row.deleted,
   watermark: row.watermark,
   updatedAt: row.updated_at
 })

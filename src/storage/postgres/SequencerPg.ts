@@ -1,26 +1,25 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Schema } from "effect"
-import { checkCount } from "../../services/Arguments.js"
 import { Sequencer } from "../../services/Sequencer.js"
 import type { TopicRegistration } from "../../services/Topic.js"
 import { classify, mapStorageError, toStorageError } from "./PgErrors.js"
 import { Int8 } from "./PgRows.js"
 import { decodeRows } from "./SqlDecode.js"
 
-const PositionRow = Schema.Struct({ topic: Schema.String, head: Int8, retention_floor: Int8 })
+const PositionRow = Schema.Struct({ topic: Schema.String, head: Int8, retention_floor: Int8, epoch: Schema.String })
 const RegistrationRow = Schema.Struct({
   topic: Schema.String,
   retention_class: Schema.String,
   pointer_mode: Schema.Boolean
 })
-const HeadRow = Schema.Struct({ head: Int8 })
+const EpochRow = Schema.Struct({ epoch: Schema.String })
 
 export const make = Effect.gen(function*() {
   // a runtime's client may transform result names; Khala reads its own columns as named
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const decodePositions = decodeRows(PositionRow)
   const decodeRegistrations = decodeRows(RegistrationRow)
-  const decodeHead = decodeRows(HeadRow)
+  const decodeEpoch = decodeRows(EpochRow)
 
   // Runs at every start, beside live publishers: it must take no row lock when nothing changes (an upsert would lock
   // every existing row, in catalog order, and deadlock with publish_batch, which locks in sorted order).
@@ -62,26 +61,17 @@ export const make = Effect.gen(function*() {
 
   return Sequencer.of({
     register,
-    allocate: (topic, count) =>
-      Effect.zipRight(
-        checkCount(count),
-        sql`select khala.allocate_watermarks(${topic}, ${count}) as head`.pipe(
-          Effect.mapError(classify(topic)),
-          // a count below 1 is a bug of the caller, not a condition to handle
-          Effect.catchTag("InvalidUpdate", Effect.die),
-          Effect.flatMap(decodeHead),
-          Effect.map((rows) => rows[0]!.head)
-        )
-      ),
     positions: (topics) =>
       topics.length === 0 ? Effect.succeed([]) : sql`
-        select topic, next_watermark as head, retention_floor
+        select topic, next_watermark as head, retention_floor, epoch
           from khala.sync_topic_sequences
          where ${sql.in("topic", topics)}
       `.pipe(
         mapStorageError,
         Effect.flatMap(decodePositions),
-        Effect.map((rows) => rows.map((r) => ({ topic: r.topic, head: r.head, retentionFloor: r.retention_floor })))
+        Effect.map((rows) =>
+          rows.map((r) => ({ topic: r.topic, head: r.head, retentionFloor: r.retention_floor, epoch: r.epoch }))
+        )
       ),
     topics: sql`select topic, retention_class, pointer_mode from khala.sync_topic_sequences order by topic`.pipe(
       mapStorageError,
@@ -93,7 +83,14 @@ export const make = Effect.gen(function*() {
           pointerMode: r.pointer_mode
         }))
       )
-    )
+    ),
+    resetTopic: (topic) =>
+      sql`select khala.reset_topic(${topic}) as epoch`.pipe(
+        Effect.mapError(classify(topic)),
+        Effect.catchTag("InvalidUpdate", Effect.die),
+        Effect.flatMap(decodeEpoch),
+        Effect.map((rows) => rows[0]!.epoch)
+      )
   })
 })
 

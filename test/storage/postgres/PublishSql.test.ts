@@ -89,27 +89,40 @@ describe.skipIf(!postgresAvailable)("khala.publish from plain SQL", () => {
           org_id: fc.constantFrom("o1", "o2"),
           payload: fc.oneof(fc.constant(null), fc.record({ n: fc.integer() })),
           pointer: fc.boolean(),
-          hashed: fc.boolean()
-        }).map(({ hashed, ...u }) => hashed ? { ...u, payload_hash: Either.getOrThrow(payloadHash(u.payload)) } : u)
+          hashed: fc.boolean(),
+          deleted: fc.boolean()
+        }).map(({ deleted, hashed, ...u }) =>
+          deleted
+            ? { topic: u.topic, doc_key: u.doc_key, doc_version: u.doc_version, org_id: u.org_id, deleted: true }
+            : hashed
+            ? { ...u, payload_hash: Either.getOrThrow(payloadHash(u.payload)) }
+            : u
+        )
         const json = (value: unknown) => JSON.stringify(value)
         // Everything a publish writes, read inside the transaction that wrote it.
         const written = Effect.all({
           journal: sql<Record<string, unknown>>`
-            select topic, watermark::text, doc_key, doc_version::text, org_id, payload, encode(payload_hash, 'hex') as h
+            select topic, watermark::text, doc_key, doc_version::text, org_id, payload, encode(payload_hash, 'hex') as h,
+                   payload_bytes, deleted
               from khala.sync_stream_events order by topic, watermark`,
           documents: sql<Record<string, unknown>>`
-            select topic, doc_key, doc_version::text, org_id, payload, encode(payload_hash, 'hex') as h, watermark::text
-              from khala.sync_documents order by topic, doc_key`,
+            select topic, doc_key, doc_version::text, org_id, payload, encode(payload_hash, 'hex') as h, watermark::text,
+                   payload_bytes, deleted
+              from khala.sync_documents order by topic, org_id, doc_key`,
           heads: sql<Record<string, unknown>>`
             select topic, next_watermark::text from khala.sync_topic_sequences order by topic`
         })
         const oneByOne = (updates: ReadonlyArray<Record<string, unknown>>) =>
           Effect.forEach(updates, (u) =>
-            sql<{ w: string | null }>`
+            (u["deleted"] === true
+              ? sql<{ w: string | null }>`
+              select khala.remove(${u["topic"] as string}, ${u["doc_key"] as string}, ${u["doc_version"] as number},
+                                  ${u["org_id"] as string}) as w`
+              : sql<{ w: string | null }>`
               select khala.publish(${u["topic"] as string}, ${u["doc_key"] as string}, ${u["doc_version"] as number},
                                    ${u["org_id"] as string}, ${
-              json(u["payload"])
-            }::jsonb, ${u["pointer"] as boolean}) as w`
+                json(u["payload"])
+              }::jsonb, ${u["pointer"] as boolean}) as w`)
               .pipe(Effect.map((rows) => rows[0]!.w)))
         const asBatch = (updates: ReadonlyArray<Record<string, unknown>>) =>
           sql<{ w: ReadonlyArray<string | null> }>`select khala.publish_batch(${json(updates)}::jsonb) as w`.pipe(

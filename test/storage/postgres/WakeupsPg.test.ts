@@ -1,18 +1,18 @@
 import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Queue, Redacted, Stream } from "effect"
 import * as KhalaPg from "../../../src/layers/KhalaPg.js"
 import type { Batch } from "../../../src/services/Hub.js"
 import { Audience, Hub } from "../../../src/services/Hub.js"
 import { Publisher } from "../../../src/services/Publisher.js"
+import * as PgClientGated from "../../../src/storage/postgres/PgClientGated.js"
 import { postgresAvailable, testDatabase } from "../../support/Postgres.js"
 
 /** One Khala "process" on the database: its own pool, listen connection, tails and configuration. */
 const node = (url: string, env: Record<string, string>) =>
   Layer.build(
     KhalaPg.layer().pipe(
-      Layer.provideMerge(PgClient.layer({ url: Redacted.make(url), maxConnections: 4 })),
+      Layer.provideMerge(PgClientGated.layer({ url: Redacted.make(url), maxConnections: 4 })),
       Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
     )
   )

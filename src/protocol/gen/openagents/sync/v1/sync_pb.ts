@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openagents/sync/v1/sync.proto.
  */
 export const file_openagents_sync_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("Ch1vcGVuYWdlbnRzL3N5bmMvdjEvc3luYy5wcm90bxISb3BlbmFnZW50cy5zeW5jLnYxIi8KC1RvcGljQ3Vyc29yEg0KBXRvcGljGAEgASgJEhEKCXdhdGVybWFyaxgCIAEoBCKBAQoJU3Vic2NyaWJlEg4KBnRvcGljcxgBIAMoCRI1CgxyZXN1bWVfYWZ0ZXIYAiADKAsyHy5vcGVuYWdlbnRzLnN5bmMudjEuVG9waWNDdXJzb3ISGQoRcmVwbGF5X2JhdGNoX3NpemUYAyABKA0SEgoKcmVxdWVzdF9pZBgEIAEoCSJyCgpTdWJzY3JpYmVkEhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoCRIOCgZ0b3BpY3MYAiADKAkSOwoSY3VycmVudF93YXRlcm1hcmtzGAMgAygLMh8ub3BlbmFnZW50cy5zeW5jLnYxLlRvcGljQ3Vyc29yIh0KC1Vuc3Vic2NyaWJlEg4KBnRvcGljcxgBIAMoCSI3CgxVbnN1YnNjcmliZWQSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEg4KBnRvcGljcxgCIAMoCSKkAQoGVXBkYXRlEg0KBXRvcGljGAEgASgJEg8KB2RvY19rZXkYAiABKAkSEwoLZG9jX3ZlcnNpb24YAyABKAQSFAoHcGF5bG9hZBgEIAEoDEgAiAEBEhQKDHBheWxvYWRfaGFzaBgFIAEoDBIRCgl3YXRlcm1hcmsYBiABKAQSGgoSaHlkcmF0aW9uX3JlcXVpcmVkGAcgASgIQgoKCF9wYXlsb2FkIo0BCgtVcGRhdGVCYXRjaBIrCgd1cGRhdGVzGAEgAygLMhoub3BlbmFnZW50cy5zeW5jLnYxLlVwZGF0ZRIXCg9yZXBsYXlfY29tcGxldGUYAiABKAgSOAoPaGVhZF93YXRlcm1hcmtzGAMgAygLMh8ub3BlbmFnZW50cy5zeW5jLnYxLlRvcGljQ3Vyc29yIkAKCUhlYXJ0YmVhdBIzCgp3YXRlcm1hcmtzGAEgAygLMh8ub3BlbmFnZW50cy5zeW5jLnYxLlRvcGljQ3Vyc29yIkoKClN0YWxlVG9waWMSDQoFdG9waWMYASABKAkSFAoMcmVzdW1lX2FmdGVyGAIgASgEEhcKD3JldGVudGlvbl9mbG9vchgDIAEoBCLnAQoFRXJyb3ISLwoEY29kZRgBIAEoDjIhLm9wZW5hZ2VudHMuc3luYy52MS5TeW5jRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSGwoOcmV0cnlfYWZ0ZXJfbXMYAyABKA1IAIgBARIcChRmdWxsX3Jlc3luY19yZXF1aXJlZBgEIAEoCBI0CgxzdGFsZV90b3BpY3MYBSADKAsyHi5vcGVuYWdlbnRzLnN5bmMudjEuU3RhbGVUb3BpYxIYChBmb3JiaWRkZW5fdG9waWNzGAYgAygJQhEKD19yZXRyeV9hZnRlcl9tc2IGcHJvdG8z", [file_openagents_sync_v1_errors]);
+  fileDesc("Ch1vcGVuYWdlbnRzL3N5bmMvdjEvc3luYy5wcm90bxISb3BlbmFnZW50cy5zeW5jLnYxIj4KC1RvcGljQ3Vyc29yEg0KBXRvcGljGAEgASgJEhEKCXdhdGVybWFyaxgCIAEoBBINCgVlcG9jaBgDIAEoCSI+ChJTdWJzY3JpcHRpb25GaWx0ZXISEAoIZG9jX2tleXMYASADKAkSFgoOZG9jX2tleV9wcmVmaXgYAiABKAkilgIKCVN1YnNjcmliZRIOCgZ0b3BpY3MYASADKAkSNQoMcmVzdW1lX2FmdGVyGAIgAygLMh8ub3BlbmFnZW50cy5zeW5jLnYxLlRvcGljQ3Vyc29yEhkKEXJlcGxheV9iYXRjaF9zaXplGAMgASgNEhIKCnJlcXVlc3RfaWQYBCABKAkSOwoHZmlsdGVycxgFIAMoCzIqLm9wZW5hZ2VudHMuc3luYy52MS5TdWJzY3JpYmUuRmlsdGVyc0VudHJ5GlYKDEZpbHRlcnNFbnRyeRILCgNrZXkYASABKAkSNQoFdmFsdWUYAiABKAsyJi5vcGVuYWdlbnRzLnN5bmMudjEuU3Vic2NyaXB0aW9uRmlsdGVyOgI4ASJyCgpTdWJzY3JpYmVkEhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoCRIOCgZ0b3BpY3MYAiADKAkSOwoSY3VycmVudF93YXRlcm1hcmtzGAMgAygLMh8ub3BlbmFnZW50cy5zeW5jLnYxLlRvcGljQ3Vyc29yIh0KC1Vuc3Vic2NyaWJlEg4KBnRvcGljcxgBIAMoCSI3CgxVbnN1YnNjcmliZWQSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEg4KBnRvcGljcxgCIAMoCSK1AQoGVXBkYXRlEg0KBXRvcGljGAEgASgJEg8KB2RvY19rZXkYAiABKAkSEwoLZG9jX3ZlcnNpb24YAyABKAQSFAoHcGF5bG9hZBgEIAEoDEgAiAEBEhQKDHBheWxvYWRfaGFzaBgFIAEoDBIRCgl3YXRlcm1hcmsYBiABKAQSGgoSaHlkcmF0aW9uX3JlcXVpcmVkGAcgASgIEg8KB2RlbGV0ZWQYCCABKAhCCgoIX3BheWxvYWQijQEKC1VwZGF0ZUJhdGNoEisKB3VwZGF0ZXMYASADKAsyGi5vcGVuYWdlbnRzLnN5bmMudjEuVXBkYXRlEhcKD3JlcGxheV9jb21wbGV0ZRgCIAEoCBI4Cg9oZWFkX3dhdGVybWFya3MYAyADKAsyHy5vcGVuYWdlbnRzLnN5bmMudjEuVG9waWNDdXJzb3IiQAoJSGVhcnRiZWF0EjMKCndhdGVybWFya3MYASADKAsyHy5vcGVuYWdlbnRzLnN5bmMudjEuVG9waWNDdXJzb3IiSgoKU3RhbGVUb3BpYxINCgV0b3BpYxgBIAEoCRIUCgxyZXN1bWVfYWZ0ZXIYAiABKAQSFwoPcmV0ZW50aW9uX2Zsb29yGAMgASgEIvcBCgVFcnJvchIvCgRjb2RlGAEgASgOMiEub3BlbmFnZW50cy5zeW5jLnYxLlN5bmNFcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCRIbCg5yZXRyeV9hZnRlcl9tcxgDIAEoDUgAiAEBEhwKFGZ1bGxfcmVzeW5jX3JlcXVpcmVkGAQgASgIEjQKDHN0YWxlX3RvcGljcxgFIAMoCzIeLm9wZW5hZ2VudHMuc3luYy52MS5TdGFsZVRvcGljEhgKEGZvcmJpZGRlbl90b3BpY3MYBiADKAkSDgoGcmVhc29uGAcgASgJQhEKD19yZXRyeV9hZnRlcl9tcyKoAQoIRG9jdW1lbnQSDwoHZG9jX2tleRgBIAEoCRITCgtkb2NfdmVyc2lvbhgCIAEoBBIUCgdwYXlsb2FkGAMgASgMSACIAQESFAoMcGF5bG9hZF9oYXNoGAQgASgMEhEKCXdhdGVybWFyaxgFIAEoBBIPCgdkZWxldGVkGAYgASgIEhoKEmh5ZHJhdGlvbl9yZXF1aXJlZBgHIAEoCEIKCghfcGF5bG9hZCKOAQoMRG9jdW1lbnRQYWdlEg0KBXRvcGljGAEgASgJEg0KBWVwb2NoGAIgASgJEhoKEnNuYXBzaG90X3dhdGVybWFyaxgDIAEoBBIvCglkb2N1bWVudHMYBCADKAsyHC5vcGVuYWdlbnRzLnN5bmMudjEuRG9jdW1lbnQSEwoLbmV4dF9jdXJzb3IYBSABKAliBnByb3RvMw", [file_openagents_sync_v1_errors]);
 
 /**
  * A per-topic position in the journal.
@@ -31,6 +31,13 @@ export type TopicCursor = Message<"openagents.sync.v1.TopicCursor"> & {
    * @generated from field: uint64 watermark = 2;
    */
   watermark: bigint;
+
+  /**
+   * The topic's epoch the watermark belongs to; empty when unknown. A resume point of another epoch is stale.
+   *
+   * @generated from field: string epoch = 3;
+   */
+  epoch: string;
 };
 
 /**
@@ -39,6 +46,30 @@ export type TopicCursor = Message<"openagents.sync.v1.TopicCursor"> & {
  */
 export const TopicCursorSchema: GenMessage<TopicCursor> = /*@__PURE__*/
   messageDesc(file_openagents_sync_v1_sync, 0);
+
+/**
+ * Which documents of a topic a subscription follows: the given keys, or the keys with a prefix.
+ *
+ * @generated from message openagents.sync.v1.SubscriptionFilter
+ */
+export type SubscriptionFilter = Message<"openagents.sync.v1.SubscriptionFilter"> & {
+  /**
+   * @generated from field: repeated string doc_keys = 1;
+   */
+  docKeys: string[];
+
+  /**
+   * @generated from field: string doc_key_prefix = 2;
+   */
+  docKeyPrefix: string;
+};
+
+/**
+ * Describes the message openagents.sync.v1.SubscriptionFilter.
+ * Use `create(SubscriptionFilterSchema)` to create a new message.
+ */
+export const SubscriptionFilterSchema: GenMessage<SubscriptionFilter> = /*@__PURE__*/
+  messageDesc(file_openagents_sync_v1_sync, 1);
 
 /**
  * Client request: start (or extend) delivery of topics.
@@ -69,6 +100,13 @@ export type Subscribe = Message<"openagents.sync.v1.Subscribe"> & {
    * @generated from field: string request_id = 4;
    */
   requestId: string;
+
+  /**
+   * Per topic: deliver only these documents. Rows outside a filter are skipped like another org's.
+   *
+   * @generated from field: map<string, openagents.sync.v1.SubscriptionFilter> filters = 5;
+   */
+  filters: { [key: string]: SubscriptionFilter };
 };
 
 /**
@@ -76,7 +114,7 @@ export type Subscribe = Message<"openagents.sync.v1.Subscribe"> & {
  * Use `create(SubscribeSchema)` to create a new message.
  */
 export const SubscribeSchema: GenMessage<Subscribe> = /*@__PURE__*/
-  messageDesc(file_openagents_sync_v1_sync, 1);
+  messageDesc(file_openagents_sync_v1_sync, 2);
 
 /**
  * Reply to Subscribe.
@@ -107,7 +145,7 @@ export type Subscribed = Message<"openagents.sync.v1.Subscribed"> & {
  * Use `create(SubscribedSchema)` to create a new message.
  */
 export const SubscribedSchema: GenMessage<Subscribed> = /*@__PURE__*/
-  messageDesc(file_openagents_sync_v1_sync, 2);
+  messageDesc(file_openagents_sync_v1_sync, 3);
 
 /**
  * Client request: stop delivery of topics.
@@ -126,7 +164,7 @@ export type Unsubscribe = Message<"openagents.sync.v1.Unsubscribe"> & {
  * Use `create(UnsubscribeSchema)` to create a new message.
  */
 export const UnsubscribeSchema: GenMessage<Unsubscribe> = /*@__PURE__*/
-  messageDesc(file_openagents_sync_v1_sync, 3);
+  messageDesc(file_openagents_sync_v1_sync, 4);
 
 /**
  * Reply to Unsubscribe.
@@ -152,7 +190,7 @@ export type Unsubscribed = Message<"openagents.sync.v1.Unsubscribed"> & {
  * Use `create(UnsubscribedSchema)` to create a new message.
  */
 export const UnsubscribedSchema: GenMessage<Unsubscribed> = /*@__PURE__*/
-  messageDesc(file_openagents_sync_v1_sync, 4);
+  messageDesc(file_openagents_sync_v1_sync, 5);
 
 /**
  * One journal row delivered to a client.
@@ -201,6 +239,13 @@ export type Update = Message<"openagents.sync.v1.Update"> & {
    * @generated from field: bool hydration_required = 7;
    */
   hydrationRequired: boolean;
+
+  /**
+   * The document was deleted: the client drops it (no payload, no hash).
+   *
+   * @generated from field: bool deleted = 8;
+   */
+  deleted: boolean;
 };
 
 /**
@@ -208,7 +253,7 @@ export type Update = Message<"openagents.sync.v1.Update"> & {
  * Use `create(UpdateSchema)` to create a new message.
  */
 export const UpdateSchema: GenMessage<Update> = /*@__PURE__*/
-  messageDesc(file_openagents_sync_v1_sync, 5);
+  messageDesc(file_openagents_sync_v1_sync, 6);
 
 /**
  * A batch of updates, in watermark order per topic.
@@ -241,7 +286,7 @@ export type UpdateBatch = Message<"openagents.sync.v1.UpdateBatch"> & {
  * Use `create(UpdateBatchSchema)` to create a new message.
  */
 export const UpdateBatchSchema: GenMessage<UpdateBatch> = /*@__PURE__*/
-  messageDesc(file_openagents_sync_v1_sync, 6);
+  messageDesc(file_openagents_sync_v1_sync, 7);
 
 /**
  * Periodic liveness message carrying the watermarks sent to this connection.
@@ -260,7 +305,7 @@ export type Heartbeat = Message<"openagents.sync.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_openagents_sync_v1_sync, 7);
+  messageDesc(file_openagents_sync_v1_sync, 8);
 
 /**
  * A topic whose resume watermark is below what retention has pruned.
@@ -289,7 +334,7 @@ export type StaleTopic = Message<"openagents.sync.v1.StaleTopic"> & {
  * Use `create(StaleTopicSchema)` to create a new message.
  */
 export const StaleTopicSchema: GenMessage<StaleTopic> = /*@__PURE__*/
-  messageDesc(file_openagents_sync_v1_sync, 8);
+  messageDesc(file_openagents_sync_v1_sync, 9);
 
 /**
  * A request or asynchronous error.
@@ -332,6 +377,13 @@ export type Error = Message<"openagents.sync.v1.Error"> & {
    * @generated from field: repeated string forbidden_topics = 6;
    */
   forbiddenTopics: string[];
+
+  /**
+   * A finer cause, e.g. "epoch_changed" with SYNC_ERROR_CODE_STALE_CURSOR.
+   *
+   * @generated from field: string reason = 7;
+   */
+  reason: string;
 };
 
 /**
@@ -339,5 +391,99 @@ export type Error = Message<"openagents.sync.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_openagents_sync_v1_sync, 9);
+  messageDesc(file_openagents_sync_v1_sync, 10);
+
+/**
+ * One document of the read model as hydration returns it.
+ *
+ * @generated from message openagents.sync.v1.Document
+ */
+export type Document = Message<"openagents.sync.v1.Document"> & {
+  /**
+   * @generated from field: string doc_key = 1;
+   */
+  docKey: string;
+
+  /**
+   * @generated from field: uint64 doc_version = 2;
+   */
+  docVersion: bigint;
+
+  /**
+   * The document as UTF-8 canonical JSON; absent when over the per-document limit of a listing.
+   *
+   * @generated from field: optional bytes payload = 3;
+   */
+  payload?: Uint8Array | undefined;
+
+  /**
+   * @generated from field: bytes payload_hash = 4;
+   */
+  payloadHash: Uint8Array;
+
+  /**
+   * @generated from field: uint64 watermark = 5;
+   */
+  watermark: bigint;
+
+  /**
+   * @generated from field: bool deleted = 6;
+   */
+  deleted: boolean;
+
+  /**
+   * Fetch the document alone: a listing left its payload out.
+   *
+   * @generated from field: bool hydration_required = 7;
+   */
+  hydrationRequired: boolean;
+};
+
+/**
+ * Describes the message openagents.sync.v1.Document.
+ * Use `create(DocumentSchema)` to create a new message.
+ */
+export const DocumentSchema: GenMessage<Document> = /*@__PURE__*/
+  messageDesc(file_openagents_sync_v1_sync, 11);
+
+/**
+ * One page of a topic's documents, consistent with snapshot_watermark.
+ *
+ * @generated from message openagents.sync.v1.DocumentPage
+ */
+export type DocumentPage = Message<"openagents.sync.v1.DocumentPage"> & {
+  /**
+   * @generated from field: string topic = 1;
+   */
+  topic: string;
+
+  /**
+   * @generated from field: string epoch = 2;
+   */
+  epoch: string;
+
+  /**
+   * @generated from field: uint64 snapshot_watermark = 3;
+   */
+  snapshotWatermark: bigint;
+
+  /**
+   * @generated from field: repeated openagents.sync.v1.Document documents = 4;
+   */
+  documents: Document[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_cursor = 5;
+   */
+  nextCursor: string;
+};
+
+/**
+ * Describes the message openagents.sync.v1.DocumentPage.
+ * Use `create(DocumentPageSchema)` to create a new message.
+ */
+export const DocumentPageSchema: GenMessage<DocumentPage> = /*@__PURE__*/
+  messageDesc(file_openagents_sync_v1_sync, 12);
 

@@ -1,0 +1,25 @@
+import { Chunk, Effect, Layer, Option } from "effect"
+import { RetentionStore } from "../../services/RetentionStore.js"
+import { MemoryStore } from "./MemoryStore.js"
+import { getTopic } from "./SequencerMemory.js"
+
+export const make = Effect.gen(function*() {
+  const store = yield* MemoryStore
+  // one process: runs only exclude each other
+  const running = yield* Effect.makeSemaphore(1)
+
+  return RetentionStore.of({
+    exclusive: (effect) => running.withPermitsIfAvailable(1)(effect),
+    watermarkBefore: (topic, before) =>
+      Effect.flatMap(store.read, (state) =>
+        Effect.map(getTopic(state, topic), (t) => {
+          let found: number | undefined
+          for (const row of Chunk.toReadonlyArray(t.events)) {
+            if (row.insertedAt.getTime() < before.getTime()) found = row.watermark
+          }
+          return Option.fromNullable(found)
+        })).pipe(Effect.catchTag("UnknownTopic", () => Effect.succeed(Option.none())))
+  })
+})
+
+export const layerMemory: Layer.Layer<RetentionStore, never, MemoryStore> = Layer.effect(RetentionStore, make)

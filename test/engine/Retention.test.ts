@@ -1,0 +1,92 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Layer, Option } from "effect"
+import * as Retention from "../../src/engine/Retention.js"
+import * as KhalaMemory from "../../src/layers/KhalaMemory.js"
+import * as KhalaPg from "../../src/layers/KhalaPg.js"
+import { Documents } from "../../src/services/Documents.js"
+import { HeadSignals } from "../../src/services/HeadSignals.js"
+import { Journal } from "../../src/services/Journal.js"
+import { Publisher } from "../../src/services/Publisher.js"
+import { RetentionStore } from "../../src/services/RetentionStore.js"
+import * as EmbeddedPostgres from "../../src/storage/embedded/EmbeddedPostgres.js"
+import { layerDatabase, postgresAvailable, testDatabase } from "../support/Postgres.js"
+
+/** A catalog with a topic whose rows are kept one second, beside the v1 topics (kept for days). */
+const catalog = { topics: [{ wireName: "test.short_lived", retentionMs: 1000 }] }
+
+const layers = [
+  { name: "memory", available: true, layer: KhalaMemory.layer(catalog) },
+  {
+    name: "postgres",
+    available: postgresAvailable,
+    layer: Layer.unwrapScoped(
+      Effect.map(
+        testDatabase,
+        ({ url }) => KhalaPg.layerWith(catalog).pipe(Layer.provide(HeadSignals.none), Layer.provide(layerDatabase(url)))
+      )
+    )
+  },
+  {
+    name: "embedded",
+    available: true,
+    layer: KhalaPg.layerWith(catalog).pipe(Layer.provide(EmbeddedPostgres.layerInMemory))
+  }
+]
+
+const publish = (topic: string, docKey: string, deleted = false) =>
+  Effect.flatMap(Publisher, (p) =>
+    deleted
+      ? p.remove({ topic, docKey, docVersion: 2, orgId: "o" })
+      : p.publish({ topic, docKey, docVersion: 1, orgId: "o", payload: { docKey } }))
+
+describe.each(layers)("scheduled retention: $name", ({ available, layer }) => {
+  it.live.skipIf(!available)(
+    "prunes each topic past its own retention, raises its floor, and drops passed tombstones",
+    () =>
+      Effect.gen(function*() {
+        const topic = "test.short_lived"
+        yield* publish(topic, "old")
+        yield* publish(topic, "gone")
+        yield* publish(topic, "gone", true)
+        yield* publish("runtime.run_summaries", "kept")
+        yield* Effect.sleep("1500 millis")
+        yield* publish(topic, "new")
+        const run = Option.getOrThrow(yield* Retention.runOnce)
+        expect(run).toEqual([{ topic, deleted: 3, retentionFloor: 3 }])
+        const journal = yield* Journal
+        expect((yield* journal.read(topic, 3, 10)).rows.map((r) => r.docKey)).toEqual(["new"])
+        expect((yield* Effect.flip(journal.read(topic, 0, 10)))._tag).toBe("StaleCursor")
+        // a topic kept for days is untouched
+        expect((yield* journal.read("runtime.run_summaries", 0, 10)).rows.map((r) => r.docKey)).toEqual(["kept"])
+        const documents = yield* Documents
+        expect(Option.isNone(yield* documents.get(topic, "o", "gone"))).toBe(true)
+        expect(Option.isSome(yield* documents.get(topic, "o", "old"))).toBe(true)
+        // nothing more to do until more rows age
+        expect(yield* Retention.runOnce).toEqual(Option.some([]))
+      }).pipe(Effect.provide(layer), Effect.orDie),
+    { timeout: 60_000 }
+  )
+})
+
+describe.skipIf(!postgresAvailable)("retention across nodes", () => {
+  it.live("only one node runs retention at a time", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { url } = yield* testDatabase
+      const node = () =>
+        Layer.build(KhalaPg.layerWith(catalog).pipe(Layer.provide(HeadSignals.none), Layer.provide(layerDatabase(url))))
+      const a = yield* node()
+      const b = yield* node()
+      const started = yield* Deferred.make<void>()
+      const finish = yield* Deferred.make<void>()
+      const first = yield* Effect.flatMap(RetentionStore, (store) =>
+        store.exclusive(Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(finish)))).pipe(
+          Effect.provide(a),
+          Effect.fork
+        )
+      yield* Deferred.await(started)
+      expect(yield* Retention.runOnce.pipe(Effect.provide(b))).toEqual(Option.none())
+      yield* Deferred.succeed(finish, undefined)
+      expect(yield* Fiber.join(first)).toEqual(Option.some(undefined))
+      expect(Option.isSome(yield* Retention.runOnce.pipe(Effect.provide(b)))).toBe(true)
+    })), { timeout: 60_000 })
+})
