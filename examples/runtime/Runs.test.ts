@@ -35,10 +35,15 @@ const startRuntime = (databaseUrl: string) =>
         child.stderr.on("data", (chunk) => (output += chunk))
         return child
       }),
+      // SIGTERM, as a deployment stops it; cut off if it has not exited after a few seconds
       (child) =>
         child.exitCode === null
           ? Effect.async<void>((resume) => {
-            child.once("exit", () => resume(Effect.void))
+            const kill = setTimeout(() => child.kill("SIGKILL"), 5_000)
+            child.once("exit", () => {
+              clearTimeout(kill)
+              resume(Effect.void)
+            })
             child.kill("SIGTERM")
           })
           : Effect.void
@@ -58,6 +63,12 @@ const startRuntime = (databaseUrl: string) =>
           const text = await response.text()
           return { status: response.status, body: (text === "" ? undefined : JSON.parse(text)) as any }
         })
+      ).pipe(
+        Effect.timeoutFail({
+          duration: "15 seconds",
+          onTimeout: () => new Error(`${method} ${path} got no answer:\n${output}`)
+        }),
+        Effect.orDie
       )
     return { port, child, call, output: () => output }
   })
@@ -129,7 +140,7 @@ describe("example runtime", () => {
           yield* waitUntil("org b caught up", () => other.persisted(Runs.topic) === 4)
           expect(other.updates(Runs.topic)).toEqual([])
         })),
-      { timeout: 90_000 }
+      { timeout: 120_000 }
     )
   })
 })
