@@ -21,6 +21,7 @@ import { publishScenarios } from "./publish.js"
 import { replayScenario } from "./replay.js"
 import type { Figure } from "./report.js"
 import { printTable } from "./report.js"
+import { stalledScenario } from "./stalled.js"
 import { wakeupScenario } from "./wakeups.js"
 
 const { values } = parseArgs({
@@ -38,7 +39,11 @@ const { values } = parseArgs({
     "wakeup-seconds": { type: "string", default: "5" },
     "wakeup-idle-sockets": { type: "string", default: "10" },
     "wakeup-subscribers": { type: "string", default: "100" },
-    "wakeup-rate": { type: "string", default: "200" }
+    "wakeup-rate": { type: "string", default: "200" },
+    "stalled-sockets": { type: "string", default: "200" },
+    "stalled-seconds": { type: "string", default: "15" },
+    "stalled-send-buffer": { type: "string" },
+    "storm-sockets": { type: "string", default: "3000" }
   }
 })
 
@@ -72,6 +77,14 @@ const options = {
     idleSockets: positive("wakeup-idle-sockets", values["wakeup-idle-sockets"]),
     busySubscribers: positive("wakeup-subscribers", values["wakeup-subscribers"]),
     rate: positive("wakeup-rate", values["wakeup-rate"])
+  },
+  stalled: {
+    sockets: Number(values["stalled-sockets"]),
+    stormSockets: Number(values["storm-sockets"]),
+    seconds: positive("stalled-seconds", values["stalled-seconds"]),
+    sendBufferBytes: values["stalled-send-buffer"] === undefined
+      ? undefined
+      : positive("stalled-send-buffer", values["stalled-send-buffer"])
   }
 }
 
@@ -82,6 +95,7 @@ const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> =
   replay: replayScenario(options.replay),
   memory: memoryScenario(options.memory),
   wakeup: wakeupScenario(options.wakeup),
+  stalled: stalledScenario(options.stalled),
   bundle: bundleScenario
 }
 

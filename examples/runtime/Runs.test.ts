@@ -1,69 +1,146 @@
-import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
-import { Documents, EmbeddedPostgres, Journal, KhalaMemory, KhalaPg } from "khala"
+import { Effect, Schedule } from "effect"
+import { Journal, KhalaMemory } from "khala"
+import { spawn } from "node:child_process"
+import { token } from "../../test/support/Khala.js"
+import { connectJoined, subscribeOk, waitUntil } from "../../test/support/PhoenixClient.js"
+import { postgresAvailable, testDatabase } from "../../test/support/Postgres.js"
+import { freePort, httpGet } from "../../test/support/Processes.js"
 import * as Runs from "./Runs.js"
+import * as Server from "./Server.js"
 
 const run = (status: Runs.Run["status"], version: number) =>
-  new Runs.Run({ id: "run_1", orgId: "org_a", status, version })
+  new Runs.Run({ id: "run_1", orgId: "org_a", name: "build", status, version })
+
+const authSecret = "example-runtime-secret-0123456789abcdef"
+const clientToken = (org: string) => token({ org, scopes: [Runs.topic], kid: "example", secret: authSecret })
+
+/** The example runtime as its own process (`main.ts`), on the database given; the scope stops it. */
+const startRuntime = (databaseUrl: string) =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    let output = ""
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const child = spawn(process.execPath, ["--import", "tsx", new URL("./main.ts", import.meta.url).pathname], {
+          env: {
+            ...process.env,
+            DATABASE_URL: databaseUrl,
+            EXAMPLE_PORT: String(port),
+            EXAMPLE_AUTH_SECRET: authSecret
+          },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        child.stdout.on("data", (chunk) => (output += chunk))
+        child.stderr.on("data", (chunk) => (output += chunk))
+        return child
+      }),
+      // SIGTERM, as a deployment stops it; cut off if it has not exited after a few seconds
+      (child) =>
+        child.exitCode === null
+          ? Effect.async<void>((resume) => {
+            const kill = setTimeout(() => child.kill("SIGKILL"), 5_000)
+            child.once("exit", () => {
+              clearTimeout(kill)
+              resume(Effect.void)
+            })
+            child.kill("SIGTERM")
+          })
+          : Effect.void
+    )
+    yield* httpGet(`http://127.0.0.1:${port}/readyz`).pipe(
+      Effect.filterOrFail((r) => r.status === 200),
+      Effect.retry(Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(300))),
+      Effect.catchAll(() => Effect.dieMessage(`the example runtime did not start:\n${output}`))
+    )
+    const call = (method: string, path: string, body: unknown) =>
+      Effect.promise(() =>
+        fetch(`http://127.0.0.1:${port}${path}`, {
+          method,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body)
+        }).then(async (response) => {
+          const text = await response.text()
+          return { status: response.status, body: (text === "" ? undefined : JSON.parse(text)) as any }
+        })
+      ).pipe(
+        Effect.timeoutFail({
+          duration: "15 seconds",
+          onTimeout: () => new Error(`${method} ${path} got no answer:\n${output}`)
+        }),
+        Effect.orDie
+      )
+    return { port, child, call, output: () => output }
+  })
 
 describe("example runtime", () => {
   // The runtime's own unit test: its projection on Khala's memory layers, no database needed.
   it.effect("projects a run's summary, newest version wins", () =>
     Effect.gen(function*() {
-      expect(yield* Runs.projectRun(run("running", 1))).toMatchObject({ _tag: "Appended", watermark: 1 })
-      expect(yield* Runs.projectRun(run("queued", 0))).toMatchObject({ _tag: "NotNewer" })
-      const page = yield* (yield* Journal).read("runtime.run_summaries", 0, 10)
-      expect(page.rows.map((r) => r.payload)).toEqual([{ run_id: "run_1", status: "running" }])
-    }).pipe(Effect.provide(KhalaMemory.layer())))
+      expect(yield* Runs.projectRun(run("running", 2))).toMatchObject({ _tag: "Appended", watermark: 1 })
+      expect(yield* Runs.projectRun(run("queued", 1))).toMatchObject({ _tag: "NotNewer" })
+      const page = yield* (yield* Journal).read(Runs.topic, 0, 10)
+      expect(page.rows.map((r) => r.payload)).toEqual([{ run_id: "run_1", name: "build", status: "running" }])
+    }).pipe(Effect.provide(KhalaMemory.layer(Server.catalog))))
 
-  // Composition with a real database: the authority row and the summary commit or roll back together.
-  it.scoped("writes its authority row and publishes in one transaction", () =>
-    Effect.gen(function*() {
-      yield* Runs.migrate
-      const sql = yield* SqlClient.SqlClient
-      const runs = yield* Runs.Runs
-      yield* runs.save(run("running", 1))
-      // the runtime's enclosing transaction fails after the save published: nothing of it may remain
-      const failed = yield* sql.withTransaction(
-        Effect.zipRight(runs.save(run("failed", 2)), Effect.fail("boom"))
-      ).pipe(Effect.exit)
-      expect(Exit.isFailure(failed)).toBe(true)
-      const page = yield* (yield* Journal).read("runtime.run_summaries", 0, 10)
-      expect(page.rows.map((r) => r.docVersion)).toEqual([1])
-      const doc = yield* (yield* Documents).get("runtime.run_summaries", "org_a", "org_a:run_1")
-      expect(doc._tag === "Some" && doc.value.payload).toEqual({ run_id: "run_1", status: "running" })
-    }).pipe(
-      Effect.provide(Runs.layer.pipe(
-        Layer.provideMerge(KhalaPg.layerWith()),
-        Layer.provideMerge(EmbeddedPostgres.layerInMemory)
-      ))
-    ), { timeout: 60_000 })
-})
+  describe.skipIf(!postgresAvailable)("in its own process, with its API and Khala's socket on one port", () => {
+    it.live(
+      "an update made through the API reaches a subscribed client; a rolled-back one delivers nothing; clients " +
+        "resume after the runtime restarts",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const db = yield* testDatabase
+          const first = yield* Effect.scoped(Effect.gen(function*() {
+            const runtime = yield* startRuntime(db.url)
+            const { client } = yield* connectJoined({ port: runtime.port, token: yield* clientToken("org_a") })
+            yield* subscribeOk(client, { topics: [Runs.topic] })
+            yield* client.waitForReplayComplete(Runs.topic)
 
-describe("example runtime program", () => {
-  it.live("runs end to end on the embedded database", () =>
-    Effect.promise(async () => {
-      const { execFile } = await import("node:child_process")
-      const { mkdtemp, rm } = await import("node:fs/promises")
-      const { tmpdir } = await import("node:os")
-      const dataDir = await mkdtemp(`${tmpdir()}/khala-example-`)
-      try {
-        const stdout = await new Promise<string>((resolve, reject) =>
-          execFile(
-            process.execPath,
-            ["--import", "tsx", new URL("./main.ts", import.meta.url).pathname],
-            { env: { ...process.env, KHALA_DATA_DIR: dataDir, DATABASE_URL: "" } },
-            (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out))
-          )
-        )
-        const printed = stdout.split("\n").filter((line) => line !== "" && !line.startsWith("[")) // minus log lines
-        expect(printed).toEqual([
-          `1 org_a:run_1 {"run_id":"run_1","status":"running"}`,
-          `2 org_a:run_1 {"run_id":"run_1","status":"succeeded"}`
-        ])
-      } finally {
-        await rm(dataDir, { recursive: true, force: true })
-      }
-    }), { timeout: 60_000 })
+            const created = yield* runtime.call("POST", "/runs", { org_id: "org_a", name: "build" })
+            expect(created, runtime.output()).toMatchObject({ status: 201, body: { version: 1 } })
+            const id: string = created.body.id
+            yield* client.waitForWatermark(Runs.topic, 1)
+            expect(yield* runtime.call("PUT", `/runs/${id}`, { status: "running" })).toMatchObject({
+              status: 200,
+              body: { version: 2 }
+            })
+            yield* client.waitForWatermark(Runs.topic, 2)
+
+            // a run whose name the org already has: its row and summary were written, and the commit refused them
+            const duplicate = yield* runtime.call("POST", "/runs", { org_id: "org_a", name: "build" })
+            expect(duplicate.status, runtime.output()).toBe(409)
+            // the rolled-back summary took no watermark: the next change is 3, and nothing came in between
+            expect((yield* runtime.call("PUT", `/runs/${id}`, { status: "failed" })).status).toBe(200)
+            yield* client.waitForWatermark(Runs.topic, 3)
+            expect(client.updates(Runs.topic).map((u) => [u.watermark, u.doc_key, u.doc_version, u.payload])).toEqual([
+              [1, `org_a:${id}`, 1, { run_id: id, name: "build", status: "queued" }],
+              [2, `org_a:${id}`, 2, { run_id: id, name: "build", status: "running" }],
+              [3, `org_a:${id}`, 3, { run_id: id, name: "build", status: "failed" }]
+            ])
+            expect((yield* runtime.call("PUT", "/runs/nope", { status: "failed" })).status).toBe(404)
+            expect((yield* runtime.call("PUT", `/runs/${id}`, { status: "exploded" })).status).toBe(400)
+            return { id, persisted: client.persisted(Runs.topic)! }
+          }))
+          expect(first.persisted).toBe(3)
+
+          // a new process on the same database: a client resumes from the watermark it persisted
+          const runtime = yield* startRuntime(db.url)
+          const { client } = yield* connectJoined({ port: runtime.port, token: yield* clientToken("org_a") })
+          yield* subscribeOk(client, { topics: [Runs.topic], resume_after: { [Runs.topic]: first.persisted } })
+          yield* client.waitForReplayComplete(Runs.topic)
+          expect((yield* runtime.call("PUT", `/runs/${first.id}`, { status: "succeeded" })).status).toBe(200)
+          yield* client.waitForWatermark(Runs.topic, 4)
+          expect(client.updates(Runs.topic).map((u) => [u.watermark, u.payload])).toEqual([
+            [4, { run_id: first.id, name: "build", status: "succeeded" }]
+          ])
+          // another org's client sees none of it
+          const other = (yield* connectJoined({ port: runtime.port, token: yield* clientToken("org_b") })).client
+          yield* subscribeOk(other, { topics: [Runs.topic] })
+          yield* other.waitForReplayComplete(Runs.topic)
+          yield* waitUntil("org b caught up", () => other.persisted(Runs.topic) === 4)
+          expect(other.updates(Runs.topic)).toEqual([])
+        })),
+      { timeout: 120_000 }
+    )
+  })
 })

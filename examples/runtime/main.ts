@@ -1,22 +1,36 @@
 /**
- * Runs the example runtime on the database the environment names (DATABASE_URL, else the embedded one):
- *   node --import tsx examples/runtime/main.ts
+ * Runs the example runtime: its API and Khala's socket on EXAMPLE_PORT (default 4100), on DATABASE_URL or, without
+ * it, on an embedded database in EXAMPLE_DATA_DIR (default ./.example-runtime):
+ *   EXAMPLE_AUTH_SECRET=... node --import tsx examples/runtime/main.ts
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer } from "effect"
-import { Journal, KhalaPg } from "khala"
-import * as Runs from "./Runs.js"
+import { PgClient } from "@effect/sql-pg"
+import { Config, Effect, Layer, Option } from "effect"
+import { EmbeddedPostgres, KhalaPg } from "khala"
+import * as Server from "./Server.js"
 
-const program = Effect.gen(function*() {
-  yield* Runs.migrate
-  const runs = yield* Runs.Runs
-  yield* runs.save(new Runs.Run({ id: "run_1", orgId: "org_a", status: "running", version: 1 }))
-  yield* runs.save(new Runs.Run({ id: "run_1", orgId: "org_a", status: "succeeded", version: 2 }))
-  const page = yield* (yield* Journal).read("runtime.run_summaries", 0, 100)
-  for (const row of page.rows) yield* Console.log(row.watermark, row.docKey, JSON.stringify(row.payload))
+const ExampleConfig = Config.all({
+  port: Config.port("EXAMPLE_PORT").pipe(Config.withDefault(4100)),
+  authSecret: Config.string("EXAMPLE_AUTH_SECRET"),
+  databaseUrl: Config.redacted("DATABASE_URL").pipe(Config.option),
+  dataDir: Config.string("EXAMPLE_DATA_DIR").pipe(Config.withDefault("./.example-runtime"))
 })
 
-program.pipe(
-  Effect.provide(Runs.layer.pipe(Layer.provideMerge(KhalaPg.layerConfig()))),
-  NodeRuntime.runMain
-)
+const program = Effect.gen(function*() {
+  const config = yield* ExampleConfig
+  const app = Server.layer(config)
+  return yield* Option.match(config.databaseUrl, {
+    // the runtime's own PgClient: Khala's publishes join its transactions
+    onSome: (url) =>
+      Layer.launch(app.pipe(Layer.provide(KhalaPg.layer(Server.catalog)), Layer.provide(PgClient.layer({ url })))),
+    onNone: () =>
+      Layer.launch(
+        app.pipe(
+          Layer.provide(KhalaPg.layerWith(Server.catalog)),
+          Layer.provide(EmbeddedPostgres.layer(config.dataDir))
+        )
+      )
+  })
+})
+
+program.pipe(NodeRuntime.runMain)

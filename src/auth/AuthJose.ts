@@ -81,11 +81,15 @@ const fromJoseError = (error: unknown): Unauthorized => {
 
 const Scopes = Schema.Union(Schema.Array(Schema.String), Schema.String)
 
+/** The latest `exp` a Date can hold (8.64e15 ms after the epoch), in seconds. */
+const maxExpSeconds = 8.64e12 - clockToleranceSeconds
+
 /** The claims jose does not type-check itself (it checks exp, nbf, iat, iss, aud). */
 const Claims = Schema.Struct({
   sub: Schema.NonEmptyString,
   jti: Schema.NonEmptyString,
-  exp: Schema.Number,
+  // as a Date: beyond its range a deadline is no time at all, and a timer set for it would never be due
+  exp: Schema.Number.pipe(Schema.finite(), Schema.between(0, maxExpSeconds)),
   oa_org_id: Schema.NonEmptyString,
   oa_sync_scopes: Scopes,
   oa_claims_version: Schema.optional(Schema.Union(Schema.String, Schema.Number))
@@ -140,7 +144,8 @@ export const make = (
             orgId: claims.oa_org_id,
             scopes: normalizeScopes(claims.oa_sync_scopes),
             tokenId: claims.jti,
-            expiresAt: new Date(claims.exp * 1000)
+            expiresAt: new Date(claims.exp * 1000),
+            validUntil: new Date((claims.exp + clockToleranceSeconds) * 1000)
           })
     )
 
@@ -255,6 +260,18 @@ export const AuthConfig = Config.all({
   issuer: optionalText("KHALA_AUTH_ISSUER", "When set, tokens must carry this iss"),
   audience: optionalText("KHALA_AUTH_AUDIENCE", "When set, tokens must carry this aud"),
   claimsVersion: optionalText("KHALA_AUTH_CLAIMS_VERSION", "When set, tokens must carry this oa_claims_version"),
+  devKey: Config.boolean("KHALA_AUTH_DEV_KEY").pipe(
+    Config.option,
+    Config.withDescription(
+      "Without KHALA_AUTH_HS256_KEYS: true signs and verifies with a development key kept in KHALA_DATA_DIR; " +
+        "unset, that happens only on the embedded database (no DATABASE_URL) outside production"
+    )
+  ),
+  // the permissive default is only for the embedded database: a server on a shared Postgres says what it wants
+  embedded: Config.string("DATABASE_URL").pipe(
+    Config.option,
+    Config.map((url) => Option.isNone(url) || url.value.trim() === "")
+  ),
   dataDir: Config.string("KHALA_DATA_DIR").pipe(
     Config.withDefault("./.khala"),
     Config.withDescription("Directory of local state, where the development auth key is kept")
@@ -319,9 +336,10 @@ const devKey = (dataDir: string) =>
   })
 
 /**
- * `TokenVerifier` and `TokenSigner` from the environment (`AuthConfig`). Without keys, outside production, both use
- * the development key in `KHALA_DATA_DIR`, so `khala serve` accepts what `khala token` prints; in production, no
- * keys is a configuration error.
+ * `TokenVerifier` and `TokenSigner` from the environment (`AuthConfig`). Without keys, the development key in
+ * `KHALA_DATA_DIR` (kept with the embedded database it protects, so that `khala serve` accepts what `khala token`
+ * prints) is used only when asked for (`KHALA_AUTH_DEV_KEY=true`), or on the embedded database outside production;
+ * otherwise no keys is a configuration error, never a silent default.
  */
 export const layerConfig: Layer.Layer<TokenVerifier | TokenSigner, ConfigError.ConfigError | AuthConfigError> = Layer
   .unwrapEffect(Effect.gen(function*() {
@@ -342,10 +360,17 @@ export const layerConfig: Layer.Layer<TokenVerifier | TokenSigner, ConfigError.C
       }
       return layer(config.keys, options)
     }
-    if (config.nodeEnv === "production") {
+    const useDevKey = Option.getOrElse(config.devKey, () => config.embedded && config.nodeEnv !== "production")
+    if (!useDevKey) {
+      const why = Option.isSome(config.devKey)
+        ? "KHALA_AUTH_DEV_KEY is false"
+        : !config.embedded
+        ? "the database is DATABASE_URL"
+        : "NODE_ENV is production"
       return yield* Effect.fail(ConfigError.MissingData(
         ["KHALA_AUTH_HS256_KEYS"],
-        `NODE_ENV is production and no auth keys are configured: set KHALA_AUTH_HS256_KEYS=kid1:secret1[,kid2:secret2]`
+        `no auth keys are configured and ${why}: set KHALA_AUTH_HS256_KEYS=kid1:secret1[,kid2:secret2] ` +
+          `(or KHALA_AUTH_DEV_KEY=true for a development key kept in ${resolve(config.dataDir)})`
       ))
     }
     return layer([yield* devKey(config.dataDir)], options)

@@ -1,16 +1,24 @@
 import { Command } from "@effect/cli"
 import { Layer } from "effect"
 import * as AuthJose from "../auth/AuthJose.js"
-import * as HttpServer from "../server/HttpServer.js"
+import * as Retention from "../engine/Retention.js"
+import * as KhalaServer from "../server/KhalaServer.js"
 import { layerKhala } from "./Runtime.js"
 
 export const command = Command.make(
   "serve",
   {},
-  () => Layer.launch(HttpServer.layer.pipe(Layer.provide(layerKhala), Layer.provide(AuthJose.layerConfig)))
+  () =>
+    Layer.launch(
+      Layer.merge(KhalaServer.layerConfig, Retention.layer).pipe(
+        Layer.provide(layerKhala),
+        Layer.provide(AuthJose.layerConfig)
+      )
+    )
 ).pipe(
   Command.withDescription(
-    "Migrate, then serve Khala on KHALA_HOST:KHALA_PORT: the Phoenix socket at /socket/websocket, GET /healthz, and " +
-      "GET /readyz (ready when the database answers)"
+    "Migrate, then serve Khala on KHALA_HOST:KHALA_PORT: the Phoenix socket at /socket/websocket, hydration at " +
+      "/sync/v1/topics/{topic}/documents, GET /healthz and GET /readyz (ready when the database answers); and run " +
+      "retention on a schedule (KHALA_RETENTION_INTERVAL)"
   )
 )

@@ -31,10 +31,14 @@ export type KhalaServices =
 /** What a storage backend implements: the same service tags for Postgres, the embedded database and memory. */
 export type Storage = Sequencer | Journal | Documents | RetentionStore | Appender
 
-/** How a catalog topic is recorded in the sequencer: by dotted name, with its retention class by name. */
+/**
+ * How a catalog topic is recorded in the sequencer: by dotted name, with its retention class by name, and its pointer
+ * mode when the catalog declares one.
+ */
 export const registration = (topic: TopicInfo): TopicRegistration => ({
   topic: topic.wireName,
-  retentionClass: (RetentionClass[topic.retentionClass] ?? "UNSPECIFIED").toLowerCase()
+  retentionClass: (RetentionClass[topic.retentionClass] ?? "UNSPECIFIED").toLowerCase(),
+  ...(topic.pointerMode === undefined ? {} : { pointerMode: topic.pointerMode })
 })
 
 /** Registers every topic of the catalog, so that `khala.publish` knows them (unknown topics are refused). */

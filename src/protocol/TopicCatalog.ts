@@ -55,6 +55,11 @@ export interface TopicInfo {
   readonly retentionClass: RetentionClass
   /** Effective retention: the topic's own override, else its class's. */
   readonly retentionMs: number
+  /**
+   * Pointer mode (SPEC §3, I5): journal rows of the topic never carry the payload. Absent: as registered in storage
+   * (off for a new topic; an operator may have set it).
+   */
+  readonly pointerMode?: boolean | undefined
 }
 
 /**
@@ -70,6 +75,8 @@ export interface TopicDefinition {
   readonly retentionClass?: RetentionClass | undefined
   /** Overrides the class retention for this topic. */
   readonly retentionMs?: number | undefined
+  /** Pointer mode for every row of the topic: deliveries carry `hydration_required` and no payload (I5). */
+  readonly pointerMode?: boolean | undefined
 }
 
 /**
@@ -170,6 +177,7 @@ interface Declared {
   readonly enumValue: Option.Option<number>
   readonly retentionClass: RetentionClass
   readonly retentionMs: Option.Option<number>
+  readonly pointerMode?: boolean | undefined
 }
 
 const fromEnumValues = (desc: DescEnum): Either.Either<ReadonlyArray<Declared>, TopicCatalogError> => {
@@ -196,7 +204,8 @@ const fromDefinition = (definition: TopicDefinition): Declared => ({
   enumName: definition.enumName ?? defaultEnumName(definition.wireName),
   enumValue: Option.none(),
   retentionClass: definition.retentionClass ?? RetentionClass.UNSPECIFIED,
-  retentionMs: Option.fromNullable(definition.retentionMs)
+  retentionMs: Option.fromNullable(definition.retentionMs),
+  pointerMode: definition.pointerMode
 })
 
 /**
@@ -245,7 +254,8 @@ export const make = (options: Options = {}): Either.Either<Catalog, TopicCatalog
         enumName: topic.enumName,
         enumValue: topic.enumValue,
         retentionClass: topic.retentionClass,
-        retentionMs: Option.getOrElse(topic.retentionMs, () => classRetentionMs(topic.retentionClass))
+        retentionMs: Option.getOrElse(topic.retentionMs, () => classRetentionMs(topic.retentionClass)),
+        ...(topic.pointerMode === undefined ? {} : { pointerMode: topic.pointerMode })
       }
       topics.push(info)
       byWire.set(info.wireName, info)

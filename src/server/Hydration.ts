@@ -5,48 +5,23 @@
  * document and a missing one are the same 404.
  */
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Config, Effect, Either, Option, Schema } from "effect"
+import { Effect, Either, Option, Schema } from "effect"
 import type { Catalog, TopicInfo } from "../protocol/TopicCatalog.js"
 import { TopicCatalog } from "../protocol/TopicCatalog.js"
 import { defaultMaxPayloadBytes } from "../protocol/UpdateBatch.js"
 import type { Document } from "../services/Documents.js"
 import { Documents } from "../services/Documents.js"
-import { integerWithin } from "../services/Settings.js"
 import type { Principal } from "../services/TokenVerifier.js"
 import { TokenVerifier } from "../services/TokenVerifier.js"
+import { ServerConfig } from "./ServerConfig.js"
 import * as TopicAccess from "./TopicAccess.js"
 
-/** How hydration answers. */
-export interface HydrationSettings {
-  /** Origins allowed to call from a browser (CORS); `"*"` for any. */
+/** How hydration answers: the server's settings, and the per-document limit of the wire. */
+interface HydrationSettings {
   readonly corsOrigins: ReadonlyArray<string> | "*"
-  /** Most payload bytes of one listing page or batch (SPEC default 4 MiB). */
   readonly maxPageBytes: number
-  /** Documents over this many bytes are listed without their payload and fetched alone. */
   readonly maxPayloadBytes: number
 }
-
-export const defaultSettings: HydrationSettings = {
-  corsOrigins: [],
-  maxPageBytes: 4 * 1024 * 1024,
-  maxPayloadBytes: defaultMaxPayloadBytes
-}
-
-/** Hydration's settings from the environment, as `khala serve` reads them. */
-export const HydrationConfig = Config.all({
-  corsOrigins: Config.string("KHALA_CORS_ORIGINS").pipe(
-    Config.withDefault(""),
-    Config.map((value): HydrationSettings["corsOrigins"] =>
-      value.trim() === "*" ? "*" : value.split(",").map((origin) => origin.trim()).filter((origin) => origin !== "")
-    ),
-    Config.withDescription("Origins allowed to hydrate from a browser, comma-separated, or *")
-  ),
-  maxPageBytes: integerWithin("KHALA_HYDRATION_PAGE_BYTES", 1024, 64 * 1024 * 1024).pipe(
-    Config.withDefault(defaultSettings.maxPageBytes),
-    Config.withDescription("Most payload bytes of one listing page or batch")
-  ),
-  maxPayloadBytes: Config.succeed(defaultSettings.maxPayloadBytes)
-})
 
 /** `limit` of a listing when none is given, and its most. */
 export const defaultLimit = 200
@@ -272,8 +247,14 @@ const corsHeaders = (settings: HydrationSettings, origin: string | undefined): R
 }
 
 /** The hydration routes, answering browsers of the configured origins (CORS, preflight included). */
-export const routes = (settings: HydrationSettings = defaultSettings) => {
+export const router: HttpRouter.HttpRouter<never, ServerConfig | TokenVerifier | TopicCatalog | Documents> = (() => {
   const handler = Effect.gen(function*() {
+    const config = yield* ServerConfig
+    const settings: HydrationSettings = {
+      corsOrigins: config.corsOrigins,
+      maxPageBytes: config.hydrationPageBytes,
+      maxPayloadBytes: defaultMaxPayloadBytes
+    }
     const request = yield* HttpServerRequest.HttpServerRequest
     const cors = corsHeaders(settings, request.headers["origin"])
     if (request.method === "OPTIONS") {
@@ -318,4 +299,4 @@ export const routes = (settings: HydrationSettings = defaultSettings) => {
     return Object.keys(cors).length === 0 ? response : HttpServerResponse.setHeaders(response, cors)
   })
   return HttpRouter.empty.pipe(HttpRouter.all("/sync/v1/*", handler))
-}
+})()

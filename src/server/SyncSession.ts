@@ -1,4 +1,4 @@
-import { Effect, Either, FiberMap, Option } from "effect"
+import { Cause, Effect, Either, FiberMap, Option } from "effect"
 import * as PhoenixFrame from "../protocol/PhoenixFrame.js"
 import * as Replies from "../protocol/Replies.js"
 import type { StaleTopic } from "../protocol/Replies.js"
@@ -9,7 +9,7 @@ import { wireNameOf } from "../protocol/TopicCatalog.js"
 import * as UpdateBatch from "../protocol/UpdateBatch.js"
 import type { SerializedUpdate } from "../protocol/UpdateBatch.js"
 import type { TopicWatermark } from "../protocol/Watermark.js"
-import type { Batch } from "../services/Hub.js"
+import type { Batch, DocFilter } from "../services/Hub.js"
 import { Audience, Hub } from "../services/Hub.js"
 import type { JournalRow } from "../services/Journal.js"
 import { Sequencer } from "../services/Sequencer.js"
@@ -28,6 +28,13 @@ export interface SessionSocket {
    * frames are shared with other sockets and must not be changed.
    */
   readonly offer: (frames: ReadonlyArray<Uint8Array>) => boolean
+  /**
+   * Waits until the socket's send buffer has room: the hub waits for it before each journal read of a subscription,
+   * so a consumer that stopped reading holds no page and causes no reads (I9).
+   */
+  readonly awaitRoom: Effect.Effect<void>
+  /** Ends the socket after a defect in its handling, telling the client `internal` (I9: never a deaf socket). */
+  readonly fault: (cause: Cause.Cause<unknown>) => Effect.Effect<void>
 }
 
 /** One live topic subscription of a socket. */
@@ -36,6 +43,8 @@ interface Subscription {
   readonly requestedAs: string
   /** The watermark through which this socket has been sent the topic (what clients persist). */
   through: number
+  /** Whether this subscription's end-of-replay batch went out: each subscription sends its own (SPEC §5). */
+  replayEndSent: boolean
 }
 
 interface Joined {
@@ -84,6 +93,11 @@ export const makeSession = (options: {
   readonly principal: Principal
   readonly catalog: Catalog
   readonly socket: SessionSocket
+  /**
+   * Charges `cost` more tokens of the socket's rate limit for a request that does more than one frame's worth of work
+   * (a subscribe starts a replay per topic): 0 when taken, else how many ms until they could be.
+   */
+  readonly rateLimit: (cost: number) => number
   readonly newId: () => string
 }) =>
   Effect.gen(function*() {
@@ -93,8 +107,6 @@ export const makeSession = (options: {
     let joined: Option.Option<Joined> = Option.none()
     // one fiber per subscribed topic, interrupted with the socket's scope
     const fibers = yield* FiberMap.make<string>()
-    // topics whose end-of-replay batch went out since they were (re)subscribed
-    const sentReplayEnd = new Set<string>()
 
     const sendFrame = (frame: Frame) => socket.send(PhoenixFrame.encodeFrame(frame))
     const replyOk = (frame: Frame, response: unknown) =>
@@ -130,17 +142,19 @@ export const makeSession = (options: {
       return parts.map((updates, i) => {
         const last = i === parts.length - 1
         const through = last ? batch.through : updates[updates.length - 1]!.watermark
-        const text = PhoenixFrame.encodePush(
-          state.joinRef,
-          topic,
-          SyncChannel.SyncEvent.updateBatch,
-          UpdateBatch.encodeUpdateBatchJson({
-            updates,
-            replayComplete: batch.replayComplete && last,
-            headWatermarks: heads,
-            watermarks: [{ topic: subscription.requestedAs, watermark: through }]
-          })
-        )
+        // encoded when it is sent: a subscription waiting for its socket holds one frame's text, not a page's
+        const text = () =>
+          PhoenixFrame.encodePush(
+            state.joinRef,
+            topic,
+            SyncChannel.SyncEvent.updateBatch,
+            UpdateBatch.encodeUpdateBatchJson({
+              updates,
+              replayComplete: batch.replayComplete && last,
+              headWatermarks: heads,
+              watermarks: [{ topic: subscription.requestedAs, watermark: through }]
+            })
+          )
         return { text, through }
       })
     }
@@ -159,7 +173,7 @@ export const makeSession = (options: {
       const key = `${state.joinRef}\u0000${subscription.requestedAs}\u0000${batchSize}`
       let frames = byKey.get(key)
       if (frames === undefined) {
-        frames = framesOf(state, subscription, batch, batchSize, false).map((frame) => encoder.encode(frame.text))
+        frames = framesOf(state, subscription, batch, batchSize, false).map((frame) => encoder.encode(frame.text()))
         byKey.set(key, frames)
       }
       if (!socket.offer(frames)) return false
@@ -170,26 +184,35 @@ export const makeSession = (options: {
     }
 
     /** Forwards one topic's batches: replay and catch-up from the subscription's stream, live ones from the tail. */
-    const forward = (state: Joined, wireName: string, subscription: Subscription, after: number, batchSize: number) =>
+    const forward = (
+      state: Joined,
+      wireName: string,
+      subscription: Subscription,
+      after: number,
+      batchSize: number,
+      filter: DocFilter | undefined
+    ) =>
       hub.follow(
         {
           topic: wireName,
           after,
           audience: Audience.org(principal.orgId),
+          filter,
           batchSize,
+          awaitCapacity: socket.awaitRoom,
           onLive: offerLive(state, subscription, batchSize)
         },
         (batch) =>
           Effect.gen(function*() {
-            const replayEnd = batch.replayComplete && !sentReplayEnd.has(wireName)
+            const replayEnd = batch.replayComplete && !subscription.replayEndSent
             const frames = framesOf(state, subscription, batch, batchSize, replayEnd)
-            if (batch.replayComplete) sentReplayEnd.add(wireName)
+            if (batch.replayComplete) subscription.replayEndSent = true
             if (frames.length === 0) {
               subscription.through = batch.through
               return
             }
             for (const frame of frames) {
-              yield* socket.send(frame.text)
+              yield* socket.send(frame.text())
               subscription.through = frame.through
             }
           })
@@ -233,6 +256,8 @@ export const makeSession = (options: {
               )
             )
         }),
+        // a defect ends the socket, not just this subscription, which would otherwise stop without a word
+        Effect.catchAllDefect((defect) => socket.fault(Cause.die(defect))),
         // A failed subscription ends alone; the client resubscribes from its watermark.
         Effect.ensuring(Effect.sync(() => {
           if (state.subscriptions.get(wireName) === subscription) state.subscriptions.delete(wireName)
@@ -280,6 +305,20 @@ export const makeSession = (options: {
           )
         }
         const request = decoded.right
+        // Each topic starts a replay: a subscribe costs its topics (its frame paid for one as it arrived), so that
+        // re-subscribing to many topics in a loop cannot restart that many replays at the frame rate (I9).
+        const retryAfterMs = options.rateLimit(request.topics.length - 1)
+        if (retryAfterMs > 0) {
+          return yield* replyError(
+            frame,
+            Replies.errorPayload({
+              code: "rate_limited",
+              message: `a subscribe costs its number of topics in the limit of frames per second`,
+              retryAfterMs,
+              requestId: request.requestId
+            })
+          )
+        }
         const resolved = TopicAccess.resolveSubscribe(request, catalog, principal.scopes)
         if (resolved.forbidden.length > 0) {
           return yield* replyError(
@@ -296,21 +335,29 @@ export const makeSession = (options: {
         const positions = yield* sequencer.positions(resolved.topics.map((t) => t.topic.wireName))
         // A resume point past the head (the database was restored, or is another one) would skip the rows that
         // will be numbered up to it: it is as stale as one below the floor.
+        // A resume point of another epoch belongs to a journal that was reset since (protocol.md §7).
+        let epochChanged = false
         const stale: Array<StaleTopic> = resolved.topics.flatMap((t) => {
           const position = positions.find((p) => p.topic === t.topic.wireName)
           const floor = position?.retentionFloor ?? 0
           const after = Option.getOrElse(t.resumeAfter, () => 0)
-          return after < floor || after > (position?.head ?? 0)
-            ? [{ topic: t.requestedAs, resumeAfter: after, retentionFloor: floor }]
+          const otherEpoch = Option.isSome(t.resumeEpoch) && t.resumeEpoch.value !== position?.epoch
+          if (otherEpoch) epochChanged = true
+          return otherEpoch || after < floor || after > (position?.head ?? 0)
+            ? [{ topic: t.requestedAs, resumeAfter: after, retentionFloor: floor, epoch: position?.epoch }]
             : []
         })
         if (stale.length > 0) {
           const error = Replies.errorPayload({
             code: "stale_cursor",
-            message: "resume watermark outside the journal (below its retention floor or past its head): hydrate, " +
-              "reset the watermark, then resubscribe",
+            message: epochChanged
+              ? "the topic's journal was reset since this resume point: hydrate, reset the watermark and epoch, then " +
+                "resubscribe"
+              : "resume watermark outside the journal (below its retention floor or past its head): hydrate, " +
+                "reset the watermark, then resubscribe",
             staleTopics: stale,
-            requestId: request.requestId
+            requestId: request.requestId,
+            ...(epochChanged ? { reason: "epoch_changed" } : {})
           })
           yield* replyError(frame, error)
           return yield* push(state.joinRef, SyncChannel.SyncEvent.error, error)
@@ -318,24 +365,47 @@ export const makeSession = (options: {
         const started = resolved.topics.map((t) => ({
           wireName: t.topic.wireName,
           after: Option.getOrElse(t.resumeAfter, () => 0),
-          subscription: { requestedAs: t.requestedAs, through: Option.getOrElse(t.resumeAfter, () => 0) }
+          epoch: positions.find((p) => p.topic === t.topic.wireName)?.epoch,
+          filter: Option.map(t.filter, (filter): DocFilter =>
+            "docKeys" in filter
+              ? { _tag: "DocKeys", docKeys: new Set(filter.docKeys) }
+              : { _tag: "DocKeyPrefix", prefix: filter.docKeyPrefix }),
+          subscription: {
+            requestedAs: t.requestedAs,
+            through: Option.getOrElse(t.resumeAfter, () => 0),
+            replayEndSent: false
+          }
         }))
+        // A topic subscribed again replaces its subscription: the old one has ended, and its last frame is out,
+        // before anything of the new one (its reply included) is sent, so what follows the reply is exactly the
+        // suffix after the new resume point (I4).
+        for (const s of started) yield* FiberMap.remove(fibers, s.wireName)
         // The reply goes out before any replay batch, so it reports the resume points (SPEC §5).
         yield* replyOk(
           frame,
           Replies.subscribeReply({
             subscriptionId: state.subscriptionId,
             topics: started.map((s) => s.subscription.requestedAs),
-            currentWatermarks: started.map((s) => ({ topic: s.subscription.requestedAs, watermark: s.after }))
+            currentWatermarks: started.map((s) => ({
+              topic: s.subscription.requestedAs,
+              watermark: s.after,
+              ...(s.epoch === undefined ? {} : { epoch: s.epoch })
+            }))
           })
         )
         for (const s of started) {
           state.subscriptions.set(s.wireName, s.subscription)
-          sentReplayEnd.delete(s.wireName)
           yield* FiberMap.run(
             fibers,
             s.wireName,
-            forward(state, s.wireName, s.subscription, s.after, request.replayBatchSize)
+            forward(
+              state,
+              s.wireName,
+              s.subscription,
+              s.after,
+              request.replayBatchSize,
+              Option.getOrUndefined(s.filter)
+            )
           )
         }
       })

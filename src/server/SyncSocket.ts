@@ -1,51 +1,26 @@
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+/**
+ * The Phoenix socket endpoint (SPEC §5, §7) as a service: its route handler takes a WebSocket upgrade over from the
+ * HTTP server, authorizes it, and runs the socket until it closes. A runtime mounts the handler on its own router
+ * (see `KhalaServer.router`); `khala serve` mounts the same one.
+ */
+import type { HttpServerRequest } from "@effect/platform"
+import { HttpServerRequest as ServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Clock, Config, Deferred, Duration, Effect, Either, Exit, Option, Queue } from "effect"
-import { randomUUID } from "node:crypto"
+import { Context, Effect, Either, Layer, Option } from "effect"
 import type { IncomingMessage } from "node:http"
-import { WebSocket, WebSocketServer } from "ws"
-import * as PhoenixFrame from "../protocol/PhoenixFrame.js"
-import * as Replies from "../protocol/Replies.js"
-import * as SyncChannel from "../protocol/SyncChannel.js"
+import type { WebSocket } from "ws"
+import { WebSocketServer } from "ws"
 import { TopicCatalog } from "../protocol/TopicCatalog.js"
-import type { Principal } from "../services/TokenVerifier.js"
+import type { Hub } from "../services/Hub.js"
+import type { Sequencer } from "../services/Sequencer.js"
 import { TokenVerifier } from "../services/TokenVerifier.js"
-import { makeSession } from "./SyncSession.js"
-
-export const SocketConfig = Config.all({
-  heartbeatInterval: Config.duration("KHALA_HEARTBEAT_INTERVAL").pipe(Config.withDefault(Duration.seconds(15))),
-  idleTimeout: Config.duration("KHALA_IDLE_TIMEOUT").pipe(
-    Config.withDefault(Duration.seconds(60)),
-    Config.withDescription("A socket with no client frame for this long is closed (clients reconnect and resume)")
-  ),
-  maxFrameBytes: Config.integer("KHALA_MAX_FRAME_BYTES").pipe(Config.withDefault(64 * 1024)),
-  sendBufferBytes: Config.integer("KHALA_SEND_BUFFER_BYTES").pipe(
-    Config.withDefault(4 * 1024 * 1024),
-    Config.withDescription("Bytes a socket may have unsent before its subscriptions wait for it")
-  ),
-  slowConsumerTimeout: Config.duration("KHALA_SLOW_CONSUMER_TIMEOUT").pipe(
-    Config.withDefault(Duration.seconds(30)),
-    Config.withDescription("A socket over its send buffer for this long is closed with a resumable code")
-  ),
-  framesPerSecond: Config.integer("KHALA_CLIENT_FRAMES_PER_SECOND").pipe(Config.withDefault(100))
-})
+import { ServerConfig } from "./ServerConfig.js"
+import * as SocketConnection from "./SocketConnection.js"
 
 /** The path of the Phoenix socket; `/socket` is the client's endpoint, `/websocket` its transport. */
 export const socketPath = "/socket/websocket"
 
-/** Close codes; every one but 1000 makes Phoenix clients reconnect and resume (SPEC §5). */
-export const CloseCode = {
-  goingAway: 1001,
-  policy: 1008,
-  tryAgainLater: 1013
-} as const
-
 const bearerPrefix = "base64url.bearer.phx."
-
-/** How long a closing socket may take to answer the close handshake before it is cut off. */
-const closeGrace = Duration.seconds(1)
-/** The same for a slow consumer, whose close frame is queued behind its unread data. */
-const slowConsumerCloseGrace = Duration.seconds(30)
 
 /** The token of an upgrade request: the `token` query parameter or the `authToken` subprotocol. */
 export const upgradeToken = (request: IncomingMessage): Option.Option<string> => {
@@ -58,183 +33,96 @@ export const upgradeToken = (request: IncomingMessage): Option.Option<string> =>
   return Option.some(Buffer.from(bearer.slice(bearerPrefix.length), "base64url").toString("utf8"))
 }
 
+/** The socket endpoint. */
+export class SyncSocket extends Context.Tag("khala/SyncSocket")<SyncSocket, {
+  /**
+   * The route handler of the socket path. It takes the upgrade over from the HTTP server and runs the socket until
+   * it closes (the HTTP server then interrupts it); a refused upgrade is an ordinary HTTP response.
+   */
+  readonly handler: Effect.Effect<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>
+}>() {}
+
 /**
- * Makes the handler of the Phoenix socket route. A bad token is refused at the upgrade (401), before any channel
- * exists. Each socket runs in its own scope: closing it interrupts every fiber it started, and the server's shutdown
- * closes every socket with a resumable code.
+ * Makes the endpoint. A bad token is refused at the upgrade (401), before any channel exists. Each socket runs in its
+ * own scope; the layer's end (the server's shutdown) closes every socket with a resumable code.
  */
-export const makeHandler = Effect.gen(function*() {
-  const config = yield* SocketConfig
+export const make = Effect.gen(function*() {
+  const settings = yield* ServerConfig
   const verifier = yield* TokenVerifier
   const catalog = yield* TopicCatalog
+  const engine = yield* Effect.context<Hub | Sequencer>()
   const wss = new WebSocketServer({
     noServer: true,
     // frames over the inbound limit are answered with payload_too_large; far larger ones end the socket
-    maxPayload: Math.max(config.maxFrameBytes * 16, 1024 * 1024),
+    maxPayload: Math.max(settings.maxFrameBytes * 16, 1024 * 1024),
     perMessageDeflate: false,
     // the authToken subprotocol option of the phoenix client offers "phoenix" beside the token
     handleProtocols: (protocols) => (protocols.has("phoenix") ? "phoenix" : false)
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => wss.close()))
 
-  const connection = (ws: WebSocket, principal: Principal) =>
-    Effect.scoped(Effect.gen(function*() {
-      const inbound = yield* Queue.bounded<string>(256)
-      const closed = yield* Deferred.make<void>()
-      let lastFrameAt = yield* Clock.currentTimeMillis
-      let windowStart = lastFrameAt
-      let framesInWindow = 0
+  // Sockets held and upgrades being authorized: what this server admits is bounded (I9).
+  let sockets = 0
+  let pending = 0
+  const unavailable = (reason: string, retryAfterSeconds: number) =>
+    HttpServerResponse.text(`${reason}; retry later\n`, {
+      status: 503,
+      headers: { "retry-after": String(retryAfterSeconds) }
+    })
 
-      // Close with a code of our choosing; a peer that does not answer the close handshake (it stopped reading) is
-      // cut off after a short grace, so neither a shutdown nor the HTTP server's close waits on it.
-      const closeWith = (code: number, reason: string, grace: Duration.Duration = closeGrace) =>
-        Effect.sync(() => {
-          if (ws.readyState === WebSocket.CLOSED) return
-          // a socket already closing (a slow consumer) still gets this, possibly shorter, cut-off
-          if (ws.readyState !== WebSocket.CLOSING) ws.close(code, reason)
-          const cutOff = setTimeout(() => ws.terminate(), Duration.toMillis(grace))
-          cutOff.unref()
-          ws.once("close", () => clearTimeout(cutOff))
-        })
-      ws.on("message", (data, isBinary) => {
-        lastFrameAt = Date.now()
-        if (isBinary) return
-        // Frames are handled in arrival order by one fiber; a client that floods past the queue is cut off.
-        if (!Queue.unsafeOffer(inbound, data.toString())) ws.close(CloseCode.policy, "too many frames")
-      })
-      ws.on("close", () => Deferred.unsafeDone(closed, Exit.void))
-      ws.on("error", () => ws.terminate())
-      yield* Effect.addFinalizer(() => closeWith(CloseCode.goingAway, "server closing"))
-
-      const overLimit = () => ws.bufferedAmount > config.sendBufferBytes
-
-      // Backpressure: while this socket's send buffer is over its limit, its senders wait (its hub subscriptions
-      // then lag and fall back to the journal); past the timeout it is closed with a resumable code (I9).
-      const waitForRoom = Effect.gen(function*() {
-        const start = yield* Clock.currentTimeMillis
-        while (ws.readyState === WebSocket.OPEN && overLimit()) {
-          if ((yield* Clock.currentTimeMillis) - start > Duration.toMillis(config.slowConsumerTimeout)) {
-            // the close frame waits behind the unsent data: a client that reads again gets it and its code
-            yield* closeWith(CloseCode.tryAgainLater, "slow consumer", slowConsumerCloseGrace)
-            return yield* Effect.interrupt
-          }
-          yield* Effect.sleep("20 millis")
-        }
-      })
-      const send = (text: string) =>
-        Effect.zipRight(
-          waitForRoom,
-          Effect.sync(() => {
-            if (ws.readyState === WebSocket.OPEN) ws.send(text)
-          })
-        )
-
-      // The tail's fast path never waits: a socket over its limit refuses, and its subscriptions catch up through
-      // `send`, which waits for it.
-      const offer = (frames: ReadonlyArray<Uint8Array>) => {
-        if (ws.readyState !== WebSocket.OPEN || overLimit()) return false
-        for (const frame of frames) ws.send(frame, { binary: false })
-        return true
+  /** Authorizes an upgrade and takes it over from the HTTP server; a refusal is the HTTP response to send. */
+  const upgrade = (request: IncomingMessage) =>
+    Effect.gen(function*() {
+      const token = upgradeToken(request)
+      if (Option.isNone(token)) {
+        return Either.left(HttpServerResponse.text("unauthorized: no token\n", { status: 401 }))
       }
-
-      const session = yield* makeSession({ principal, catalog, socket: { send, offer }, newId: randomUUID })
-
-      const rateLimited = (now: number) => {
-        if (now - windowStart >= 1000) {
-          windowStart = now
-          framesInWindow = 0
-        }
-        return ++framesInWindow > config.framesPerSecond
+      const principal = yield* Effect.either(verifier.verify(token.value))
+      if (Either.isLeft(principal)) {
+        return Either.left(HttpServerResponse.text(`unauthorized: ${principal.left.message}\n`, { status: 401 }))
       }
-
-      const receive = (text: string) =>
-        Effect.gen(function*() {
-          const decoded = PhoenixFrame.decodeFrame(text)
-          if (Either.isLeft(decoded)) {
-            const error = decoded.left
-            // A frame we cannot trust is answered when it can be addressed, else dropped: never a crash.
-            if (error.topic === undefined || error.ref === undefined) return
-            return yield* send(PhoenixFrame.encodeFrame(PhoenixFrame.reply(
-              error.joinRef ?? null,
-              error.ref,
-              error.topic,
-              "error",
-              Replies.errorPayload({ code: "bad_subscription", message: error.message })
-            )))
-          }
-          const frame = decoded.right
-          if (text.length > config.maxFrameBytes) {
-            return yield* session.replyError(
-              frame,
-              Replies.errorPayload({
-                code: "payload_too_large",
-                message: `frames are limited to ${config.maxFrameBytes} bytes`
-              })
-            )
-          }
-          if (rateLimited(yield* Clock.currentTimeMillis) && frame.topic !== PhoenixFrame.phoenixTopic) {
-            return yield* session.replyError(
-              frame,
-              Replies.errorPayload({
-                code: "rate_limited",
-                message: `at most ${config.framesPerSecond} frames per second`,
-                retryAfterMs: 1000
-              })
-            )
-          }
-          yield* session.handle(frame)
+      // a verifier of the runtime's own might hand over a deadline that is no time at all: no timer could keep it
+      if (!Number.isFinite(principal.right.validUntil.getTime())) {
+        return Either.left(HttpServerResponse.text("unauthorized: token has no valid expiry\n", { status: 401 }))
+      }
+      // A WebSocket client sends nothing before the 101 answer, so nothing was read past the request head. ws answers
+      // a malformed handshake itself and closes the connection without calling back: that ends the wait too.
+      const ws = yield* Effect.async<Option.Option<WebSocket>>((resume) => {
+        const abandoned = () => resume(Effect.succeed(Option.none()))
+        request.socket.once("close", abandoned)
+        wss.handleUpgrade(request, request.socket, Buffer.alloc(0), (ws) => {
+          request.socket.off("close", abandoned)
+          resume(Effect.succeed(Option.some(ws)))
         })
+        return Effect.sync(() => request.socket.off("close", abandoned))
+      })
+      return Either.right({ ws, principal: principal.right })
+    })
 
-      yield* Queue.take(inbound).pipe(Effect.flatMap(receive), Effect.forever, Effect.forkScoped)
-      // One timer per socket, waking only when something is due: the periodic heartbeat push, the idle deadline, and
-      // the token's expiry, which ends the socket so that the client gets a fresh token and resumes (SPEC §7).
-      yield* Effect.gen(function*() {
-        const heartbeatEvery = Duration.toMillis(config.heartbeatInterval)
-        const idleTimeout = Duration.toMillis(config.idleTimeout)
-        const expiresAt = principal.expiresAt.getTime()
-        let nextHeartbeat = (yield* Clock.currentTimeMillis) + heartbeatEvery
-        while (true) {
-          const now = yield* Clock.currentTimeMillis
-          if (now >= expiresAt) {
-            yield* session.sendFrame(PhoenixFrame.push(null, SyncChannel.channelTopic, SyncChannel.SyncEvent.error, {
-              code: "unauthorized",
-              message: "token expired"
-            }))
-            return yield* closeWith(CloseCode.policy, "token expired")
-          }
-          if (now - lastFrameAt >= idleTimeout) return yield* closeWith(CloseCode.goingAway, "idle")
-          if (now >= nextHeartbeat) {
-            yield* session.heartbeatPush
-            nextHeartbeat = now + heartbeatEvery
-          }
-          yield* Effect.sleep(Math.max(0, Math.min(nextHeartbeat, expiresAt, lastFrameAt + idleTimeout) - now))
-        }
-      }).pipe(Effect.forkScoped)
-      yield* Deferred.await(closed)
-    }))
-
-  /**
-   * The route handler of the socket path. It takes the upgrade over from the HTTP server and runs the socket until
-   * it closes (the HTTP server then interrupts it); a refused upgrade is an ordinary HTTP response.
-   */
-  return Effect.gen(function*() {
-    const request = NodeHttpServerRequest.toIncomingMessage(yield* HttpServerRequest.HttpServerRequest)
+  const handler = Effect.gen(function*() {
+    const request = NodeHttpServerRequest.toIncomingMessage(yield* ServerRequest.HttpServerRequest)
     if ((request.headers.upgrade ?? "").toLowerCase() !== "websocket") {
       return HttpServerResponse.text("expected a WebSocket upgrade\n", { status: 426 })
     }
-    const token = upgradeToken(request)
-    if (Option.isNone(token)) return HttpServerResponse.text("unauthorized: no token\n", { status: 401 })
-    const principal = yield* Effect.either(verifier.verify(token.value))
-    if (Either.isLeft(principal)) {
-      return HttpServerResponse.text(`unauthorized: ${principal.left.message}\n`, { status: 401 })
-    }
-    // A WebSocket client sends nothing before the 101 answer, so nothing was read past the request head.
-    const ws = yield* Effect.async<WebSocket>((resume) => {
-      wss.handleUpgrade(request, request.socket, Buffer.alloc(0), (ws) => resume(Effect.succeed(ws)))
-    })
-    yield* connection(ws, principal.right).pipe(
-      Effect.catchAllCause((cause) => Effect.logWarning("socket ended with a fault", cause))
+    if (sockets + pending >= settings.maxSockets) return unavailable("this server holds its most sockets", 5)
+    if (pending >= settings.maxPendingUpgrades) return unavailable("too many upgrades in progress", 1)
+    pending++
+    const upgraded = yield* upgrade(request).pipe(Effect.ensuring(Effect.sync(() => pending--)))
+    if (Either.isLeft(upgraded)) return upgraded.left
+    const { principal, ws } = upgraded.right
+    if (Option.isNone(ws)) return HttpServerResponse.empty()
+    sockets++
+    yield* SocketConnection.run({ ws: ws.value, connection: request.socket, principal, catalog, settings }).pipe(
+      Effect.provide(engine),
+      Effect.catchAllCause((cause) => Effect.logWarning("socket ended with a fault", cause)),
+      Effect.ensuring(Effect.sync(() => sockets--))
     )
     return HttpServerResponse.empty()
   })
+
+  return SyncSocket.of({ handler })
 })
+
+/** The endpoint over the engine's hub and sequencer, the catalog, a token verifier and the server's settings. */
+export const layer: Layer.Layer<SyncSocket, never, ServerConfig | TokenVerifier | TopicCatalog | Hub | Sequencer> =
+  Layer.scoped(SyncSocket, make)

@@ -13,6 +13,11 @@ export interface Principal {
   readonly tokenId: string
   /** `exp` */
   readonly expiresAt: Date
+  /**
+   * The last instant the verifier accepts the token: `exp` plus the clock tolerance it grants (SPEC §7: 30 s). A
+   * socket is served until then, so that acceptance and the socket's deadline agree.
+   */
+  readonly validUntil: Date
 }
 
 /**

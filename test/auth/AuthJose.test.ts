@@ -53,7 +53,9 @@ describe("AuthJose verifier", () => {
         orgId: "org_a",
         scopes: ["runtime.run_summaries", "runtime.codex_worker_events"],
         tokenId: "jti_1",
-        expiresAt: new Date((now + 3600) * 1000)
+        expiresAt: new Date((now + 3600) * 1000),
+        // the socket's deadline: exp plus the 30 s the verifier tolerates, so that acceptance and deadline agree
+        validUntil: new Date((now + 3630) * 1000)
       })
     }))
 
@@ -186,7 +188,9 @@ describe("AuthJose verifier", () => {
           { jti: "" },
           { exp: "tomorrow" },
           { iat: "today" },
-          { nbf: "soon" }
+          { nbf: "soon" },
+          // beyond what a Date holds: no deadline could be kept for it
+          { exp: 1e13 }
         ]
         for (const overrides of wrong) {
           const error = yield* refusal(yield* craft(claims(overrides)))
@@ -326,7 +330,7 @@ describe("AuthJose.layerConfig", () => {
       }
     }))
 
-  it.scoped("without keys outside production: a dev key file, created once (0600 in a 0700 directory) and reused", () =>
+  it.scoped("without keys on the embedded database: a dev key file, created once (0600 in a 0700 directory) and reused", () =>
     Effect.gen(function*() {
       yield* atNow
       const dataDir = join(yield* tempDir, "data")
@@ -382,6 +386,37 @@ describe("AuthJose.layerConfig", () => {
       const [verifier] = yield* fromConfig({ KHALA_AUTH_HS256_KEYS: keys, NODE_ENV: "production" })
       yield* atNow
       expect((yield* verifier.verify(yield* craft(claims()))).subject).toBe("user_1")
+    }))
+
+  it.scoped("with DATABASE_URL and no keys, starting is a ConfigError naming both settings, and no dev key is made", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* tempDir
+      const error = yield* Effect.flip(
+        fromConfig({ KHALA_DATA_DIR: dataDir, NODE_ENV: "development", DATABASE_URL: "postgres://db.example/app" })
+      )
+      expect(error).toMatchObject({ _tag: "ConfigError" })
+      expect(String(error)).toContain("KHALA_AUTH_HS256_KEYS")
+      expect(String(error)).toContain("KHALA_AUTH_DEV_KEY")
+      expect(existsSync(join(dataDir, "dev-auth-key"))).toBe(false)
+    }))
+
+  it.scoped("KHALA_AUTH_DEV_KEY=true uses the development key with DATABASE_URL too; =false refuses it everywhere", () =>
+    Effect.gen(function*() {
+      yield* atNow
+      const dataDir = yield* tempDir
+      const server = { KHALA_DATA_DIR: dataDir, DATABASE_URL: "postgres://db.example/app" }
+      const [verifier, signer] = yield* fromConfig({ ...server, KHALA_AUTH_DEV_KEY: "true" }).pipe(
+        Effect.provide(Logger.remove(Logger.defaultLogger))
+      )
+      const token = yield* signer.sign({ subject: "s", orgId: "o", scopes: [], ttlSeconds: 60 })
+      expect(decodeProtectedHeader(token).kid).toBe("dev")
+      expect((yield* verifier.verify(token)).subject).toBe("s")
+      expect(existsSync(join(dataDir, "dev-auth-key"))).toBe(true)
+      // explicitly off: even the embedded database (no DATABASE_URL) gets no development key
+      const embedded = yield* tempDir
+      const refused = yield* Effect.flip(fromConfig({ KHALA_DATA_DIR: embedded, KHALA_AUTH_DEV_KEY: "false" }))
+      expect(String(refused)).toContain("KHALA_AUTH_HS256_KEYS")
+      expect(existsSync(join(embedded, "dev-auth-key"))).toBe(false)
     }))
 
   it.effect("the layer built from fixed keys provides both services", () =>

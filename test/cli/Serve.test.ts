@@ -1,7 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
 import { spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { join } from "node:path"
 import pg from "pg"
+import { hsKeys } from "../support/Khala.js"
 import { adminUrl, postgresAvailable, testDatabase } from "../support/Postgres.js"
 import { freePort, httpGet, runCli, startServer, stopServer, tempDir } from "../support/Processes.js"
 
@@ -19,6 +22,8 @@ const publish = (env: Record<string, string>, docKey: string) =>
     "--payload",
     JSON.stringify({ docKey })
   ], env)
+
+const keyring = hsKeys.map((k) => `${k.kid}:${k.secret}`).join(",")
 
 const tailKeys = (env: Record<string, string>) =>
   Effect.map(
@@ -76,11 +81,33 @@ describe("khala serve", () => {
 
   describe.skipIf(!postgresAvailable)("on DATABASE_URL", () => {
     it.live(
+      "without auth keys, serve refuses to start with one line naming the settings",
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const { url } = yield* testDatabase
+          const dataDir = yield* tempDir
+          const result = yield* runCli(["serve"], {
+            DATABASE_URL: url,
+            KHALA_DATA_DIR: dataDir,
+            KHALA_AUTH_HS256_KEYS: "",
+            KHALA_PORT: String(yield* freePort)
+          })
+          expect(result.code).toBe(1)
+          const lines = result.stderr.trim().split("\n")
+          expect(lines).toHaveLength(1)
+          expect(lines[0]).toContain("KHALA_AUTH_HS256_KEYS")
+          expect(lines[0]).toContain("KHALA_AUTH_DEV_KEY")
+          expect(existsSync(join(dataDir, "dev-auth-key"))).toBe(false)
+        })),
+      { timeout: 60_000 }
+    )
+
+    it.live(
       "/readyz turns 503 when the database stops answering, while /healthz stays up",
       () =>
         Effect.scoped(Effect.gen(function*() {
           const { name, url } = yield* testDatabase
-          const server = yield* startServer({ DATABASE_URL: url })
+          const server = yield* startServer({ DATABASE_URL: url, KHALA_AUTH_HS256_KEYS: keyring })
           expect((yield* httpGet(server.url("/readyz"))).status).toBe(200)
           yield* Effect.promise(async () => {
             const admin = new pg.Client({ connectionString: adminUrl })

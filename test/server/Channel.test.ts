@@ -38,7 +38,7 @@ describe.skipIf(!postgresAvailable)("sync:v1 channel", () => {
         expect(subscribed).toEqual({
           subscription_id: joinReply.subscription_id,
           topics: [runs],
-          current_watermarks: [{ topic: runs, watermark: 0 }]
+          current_watermarks: [{ topic: runs, watermark: 0, epoch: expect.any(String) }]
         })
         const replayEnd = yield* client.waitForReplayComplete(runs)
         expect(client.watermarks(runs)).toEqual([1, 2, 3])
@@ -65,7 +65,11 @@ describe.skipIf(!postgresAvailable)("sync:v1 channel", () => {
           request_id: "req-1"
         })
         expect(byEnum.topics).toEqual([notificationsEnum])
-        expect(byEnum.current_watermarks).toEqual([{ topic: notificationsEnum, watermark: 0 }])
+        expect(byEnum.current_watermarks).toEqual([{
+          topic: notificationsEnum,
+          watermark: 0,
+          epoch: expect.any(String)
+        }])
         const emptyEnd = yield* client.waitForReplayComplete(notificationsEnum)
         expect(emptyEnd.updates).toEqual([])
         expect(emptyEnd.head_watermarks).toEqual([{ topic: notificationsEnum, watermark: 0 }])
@@ -129,17 +133,17 @@ describe.skipIf(!postgresAvailable)("sync:v1 channel", () => {
         const { server } = yield* startKhala(db.url)
         const sql = yield* sqlPublisher(db.url)
         const jwt = yield* token({ org: "org_a", scopes: [runs] })
-        // 20 rows, pages of 10: the replay reads 10, 10, then nothing; the empty end batch must still go out
+        // 20 rows, pages of 10: the page that reaches the head ends the replay, full as it is; exactly one batch says so
         yield* sql.publishAll(range(1, 20).map((i) => ({ docKey: `k${i}`, payload: { i } })))
         const small = (yield* connectJoined({ port: server.port, token: jwt })).client
         yield* subscribeOk(small, { topics: [runs], replay_batch_size: 10 })
         yield* small.waitForWatermark(runs, 20)
-        yield* small.waitForReplayComplete(runs, 5_000)
-        expect(small.batches.map((b) => [b.updates.length, b.replay_complete])).toEqual([[10, false], [10, false], [
-          0,
-          true
-        ]])
-        expect(small.batches[2]!.watermarks).toEqual([{ topic: runs, watermark: 20 }])
+        const end = yield* small.waitForReplayComplete(runs, 5_000)
+        const replay = small.batches.slice(0, small.batches.indexOf(end) + 1)
+        expect(replay.every((b) => b.updates.length <= 10)).toBe(true)
+        expect(replay.map((b) => b.replay_complete)).toEqual([...replay.slice(1).map(() => false), true])
+        expect(replay.flatMap((b) => b.updates.map((u) => u.watermark))).toEqual(range(1, 20))
+        expect(end.watermarks).toEqual([{ topic: runs, watermark: 20 }])
         // the same with the default page of 200 rows
         yield* sql.publishAll(range(21, 200).map((i) => ({ docKey: `k${i}`, payload: { i } })))
         const byDefault = (yield* connectJoined({ port: server.port, token: jwt })).client

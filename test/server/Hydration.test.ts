@@ -3,7 +3,7 @@
  * snapshot watermark, one document with its ETag, batches, tenancy, limits and errors, CORS; and the snapshot rule
  * under concurrent writers, on Postgres and on the embedded database.
  */
-import { HttpRouter, HttpServer } from "@effect/platform"
+import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import type { Scope } from "effect"
@@ -15,6 +15,8 @@ import type { KhalaServices } from "../../src/layers/Core.js"
 import * as KhalaPg from "../../src/layers/KhalaPg.js"
 import type { TopicCatalog } from "../../src/protocol/TopicCatalog.js"
 import * as Hydration from "../../src/server/Hydration.js"
+import type { ServerSettings } from "../../src/server/ServerConfig.js"
+import * as ServerConfig from "../../src/server/ServerConfig.js"
 import { HeadSignals } from "../../src/services/HeadSignals.js"
 import { Audience, Hub } from "../../src/services/Hub.js"
 import { Publisher } from "../../src/services/Publisher.js"
@@ -51,16 +53,15 @@ const databases: ReadonlyArray<{
 ]
 
 /** The hydration routes on an HTTP server of their own, on a free port; returns a `fetch` bound to it. */
-const serve = (settings: Partial<Hydration.HydrationSettings> = {}) =>
+const serve = (settings: Partial<ServerSettings> = {}) =>
   Effect.gen(function*() {
     const server = createServer()
     yield* Layer.build(
-      HttpServer.serve(
-        HttpRouter.empty.pipe(HttpRouter.concat(Hydration.routes({ ...Hydration.defaultSettings, ...settings })))
-      ).pipe(
+      HttpServer.serve(Hydration.router).pipe(
+        Layer.provide(ServerConfig.layer(settings)),
         Layer.provide(NodeHttpServer.layer(() => server, { host: "127.0.0.1", port: 0 }))
       )
-    )
+    ).pipe(Effect.orDie)
     const { port } = server.address() as AddressInfo
     const token = (org: string, scopes: ReadonlyArray<string> = [runs]) =>
       Effect.flatMap(TokenSigner, (signer) => signer.sign({ subject: "u", orgId: org, scopes, ttlSeconds: 600 }))
@@ -96,9 +97,9 @@ describe.each(databases)("hydration over HTTP: $name", ({ available, layer }) =>
       withServices(
         layer,
         Effect.gen(function*() {
-          const { call, token } = yield* serve({ corsOrigins: ["https://app.example"], maxPayloadBytes: 1000 })
+          const { call, token } = yield* serve({ corsOrigins: ["https://app.example"] })
           for (let i = 1; i <= 5; i++) yield* publish(`org_a:run_${i}`, 1, { i })
-          yield* publish("org_a:big", 1, { text: "x".repeat(2000) })
+          yield* publish("org_a:big", 1, { text: "x".repeat(300 * 1024) })
           yield* publish("org_b:run_1", 1, { secret: true }, "org_b")
           yield* publish("org_a:run_1", 2, { i: 1, again: true })
           yield* Effect.flatMap(
@@ -130,7 +131,7 @@ describe.each(databases)("hydration over HTTP: $name", ({ available, layer }) =>
           expect(listed.body.documents.some((d: any) => d.doc_key.startsWith("org_b"))).toBe(false)
 
           const one = yield* call(`${documentsPath}/${encodeURIComponent("org_a:big")}`, { token: a })
-          expect(one.body).toMatchObject({ doc_key: "org_a:big", payload: { text: "x".repeat(2000) } })
+          expect(one.body).toMatchObject({ doc_key: "org_a:big", payload: { text: "x".repeat(300 * 1024) } })
           const etag = one.headers.get("etag")!
           expect(etag).toBe(`"${one.body.payload_hash}"`)
           expect(

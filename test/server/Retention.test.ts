@@ -95,7 +95,7 @@ describe.skipIf(!postgresAvailable)("stale cursors after retention", () => {
           response: expect.objectContaining({
             code: "stale_cursor",
             full_resync_required: true,
-            stale_topics: [{ topic: runs, resume_after: 3, retention_floor: 4 }]
+            stale_topics: [{ topic: runs, resume_after: 3, retention_floor: 4, epoch: expect.any(String) }]
           })
         })
         yield* waitUntil("a sync:error push", () => client.errors.length > 0)

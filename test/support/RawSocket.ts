@@ -116,13 +116,18 @@ export const openRaw = (options: RawOptions): Effect.Effect<RawSocket, never, Sc
  * `"open"` (with the negotiated subprotocol) when the socket opened.
  */
 export const upgradeOutcome = (options: RawOptions) =>
-  Effect.async<{ readonly status: number | "open"; readonly protocol?: string; readonly body?: string }>((resume) => {
+  Effect.async<{
+    readonly status: number | "open"
+    readonly protocol?: string
+    readonly body?: string
+    readonly headers?: Record<string, string | Array<string> | undefined>
+  }>((resume) => {
     const ws = new WebSocket(socketUrl(options), options.protocols ? [...options.protocols] : undefined)
     ws.on("unexpected-response", (_req, res) => {
       let body = ""
       res.on("data", (chunk) => (body += chunk))
       res.on("end", () => {
-        resume(Effect.succeed({ status: res.statusCode ?? 0, body }))
+        resume(Effect.succeed({ status: res.statusCode ?? 0, body, headers: res.headers }))
         ws.terminate()
       })
     })

@@ -1,0 +1,118 @@
+/**
+ * Khala's delivery server as values a runtime composes: `router` (the Phoenix socket and health routes, to mount
+ * beside the runtime's own routes on its own port), `layerSocket` (the socket endpoint behind the router), and
+ * `layer` / `layerConfig` to run it on an HTTP server of its own, as `khala serve` does.
+ *
+ * Its inputs are services: the engine's `Hub` and `Sequencer` and the `TopicCatalog` (from `KhalaPg` or
+ * `KhalaMemory`), a `TokenVerifier` (`AuthJose`), the server's settings (`ServerConfig`), and for `/readyz` the
+ * `SqlClient`. Only `layerConfig` reads the environment.
+ */
+import type { HttpServerError } from "@effect/platform"
+import { HttpRouter, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import type { SqlClient } from "@effect/sql"
+import type { ConfigError } from "effect"
+import { Config, Effect, Layer } from "effect"
+import { createServer } from "node:http"
+import type { TopicCatalog } from "../protocol/TopicCatalog.js"
+import type { Documents } from "../services/Documents.js"
+import type { Hub } from "../services/Hub.js"
+import type { Sequencer } from "../services/Sequencer.js"
+import type { TokenVerifier } from "../services/TokenVerifier.js"
+import * as Health from "./Health.js"
+import * as Hydration from "./Hydration.js"
+import * as ServerConfig from "./ServerConfig.js"
+import * as SyncSocket from "./SyncSocket.js"
+
+/** The Phoenix socket at `/socket/websocket` (clients connect to `ws://HOST/socket`). */
+export const socketRouter: HttpRouter.HttpRouter<never, SyncSocket.SyncSocket> = HttpRouter.empty.pipe(
+  HttpRouter.get(SyncSocket.socketPath, Effect.flatMap(SyncSocket.SyncSocket, (socket) => socket.handler))
+)
+
+/** The socket and hydration over HTTP (`/sync/v1/topics/{topic}/documents…`): everything clients use. */
+export const syncRouter: HttpRouter.HttpRouter<never, SyncSocket.SyncSocket | ServerConfig.ServerConfig | Services> =
+  socketRouter.pipe(HttpRouter.concat(Hydration.router))
+
+/** `syncRouter`, with `GET /healthz` and `GET /readyz` (ready when the database answers). */
+export const router: HttpRouter.HttpRouter<
+  never,
+  SyncSocket.SyncSocket | ServerConfig.ServerConfig | Services | SqlClient.SqlClient
+> = Health.routes.pipe(HttpRouter.concat(syncRouter))
+
+/** What the socket endpoint and hydration run on. */
+export type Services = TokenVerifier | TopicCatalog | Hub | Sequencer | Documents
+
+/** The socket endpoint with the given settings (over the defaults), and the settings for the other routes. */
+export const layerSocket = (
+  settings: Partial<ServerConfig.ServerSettings> = {}
+): Layer.Layer<SyncSocket.SyncSocket | ServerConfig.ServerConfig, ServerConfig.ServerConfigError, Services> =>
+  SyncSocket.layer.pipe(Layer.provideMerge(ServerConfig.layer(settings)))
+
+/** Where a standalone server listens, and how long it waits for a request. */
+export interface Listen {
+  readonly host?: string | undefined
+  readonly port: number
+  /**
+   * Milliseconds a connection has to send a complete request head (an upgrade's included) before it is cut off;
+   * default 10 s. Node's own default (60 s, checked every 30 s) lets half-sent upgrades pile up.
+   */
+  readonly headersTimeout?: number | undefined
+  /** Milliseconds a connection has to send a complete request; default 30 s. */
+  readonly requestTimeout?: number | undefined
+}
+
+/** The Node HTTP server options Khala's server runs with (`Listen`'s timeouts); a runtime can give its own server them. */
+export const nodeServerOptions = (listen: Omit<Listen, "port" | "host"> = {}) => {
+  const headersTimeout = listen.headersTimeout ?? 10_000
+  return {
+    headersTimeout,
+    requestTimeout: Math.max(headersTimeout, listen.requestTimeout ?? 30_000),
+    // how often Node looks for connections past those timeouts
+    connectionsCheckingInterval: Math.min(1000, headersTimeout)
+  }
+}
+
+/** A Node HTTP server listening on `host:port` with `nodeServerOptions`, for `HttpServer.serve`. */
+export const nodeServer = (listen: Listen) =>
+  NodeHttpServer.layer(() => createServer(nodeServerOptions(listen)), {
+    host: listen.host ?? "127.0.0.1",
+    port: listen.port
+  })
+
+/** `router` on an HTTP server of its own, with the given settings. */
+export const layer = (
+  options: Listen & Partial<ServerConfig.ServerSettings>
+): Layer.Layer<
+  never,
+  HttpServerError.ServeError | ServerConfig.ServerConfigError,
+  Services | SqlClient.SqlClient
+> =>
+  HttpServer.serve(router).pipe(
+    HttpServer.withLogAddress,
+    Layer.provide(layerSocket(options)),
+    Layer.provide(nodeServer(options))
+  )
+
+/** Where `khala serve` listens. */
+export const ListenConfig = Config.all({
+  host: Config.string("KHALA_HOST").pipe(
+    Config.withDefault("127.0.0.1"),
+    Config.withDescription("Interface to listen on")
+  ),
+  port: Config.port("KHALA_PORT").pipe(
+    Config.withDefault(4000),
+    Config.withDescription("TCP port for HTTP and the WebSocket endpoint")
+  )
+})
+
+/** `layer` with its address and settings from the environment (`ListenConfig`, `ServerConfig.SettingsConfig`). */
+export const layerConfig: Layer.Layer<
+  never,
+  HttpServerError.ServeError | ServerConfig.ServerConfigError | ConfigError.ConfigError,
+  Services | SqlClient.SqlClient
+> = Layer.unwrapEffect(
+  Effect.map(
+    Config.all([ListenConfig, ServerConfig.SettingsConfig]),
+    ([listen, settings]) => layer({ ...listen, ...settings })
+  )
+)
