@@ -51,7 +51,7 @@ if (server === null || token === null) {
     token: () => token,
     store: indexedDbStore({ name: "khala-example-runs" }),
     // A first visit receives the journal; `hydrate` (the default) lists the documents over HTTP instead, on servers
-    // that serve hydration (SPEC §6).
+    // that serve hydration (protocol.md §6).
     initialLoad: "replay"
   })
   const runs = client.subscribe<RunSummary>("runtime.run_summaries")

@@ -25,7 +25,7 @@ export interface HmacKey {
   readonly secret: Uint8Array
 }
 
-/** Claims checked only when configured (SPEC §7). */
+/** Claims checked only when configured (protocol.md §8). */
 export interface VerifyOptions {
   /** `iss` must equal it. */
   readonly issuer?: string | undefined
@@ -41,7 +41,7 @@ export class AuthConfigError extends Schema.TaggedError<AuthConfigError>()("Auth
   cause: Schema.optional(Schema.Defect)
 }) {}
 
-// SPEC §7: HS256 only (RS256/ES256 come with a JWKS keyring); naming it here is also what refuses `none`
+// protocol.md §8: HS256 only (RS256/ES256 come with a JWKS keyring); naming it here is also what refuses `none`
 const algorithms = ["HS256"]
 const clockToleranceSeconds = 30
 const requiredClaims = ["sub", "exp", "iat", "jti", "oa_org_id", "oa_sync_scopes"]

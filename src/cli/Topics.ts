@@ -1,5 +1,5 @@
 /**
- * The extra topics of `khala serve` and the other commands (SPEC §4: the runtime may extend the catalog), read from
+ * The extra topics of `khala serve` and the other commands (protocol.md §4: the runtime may extend the catalog), read from
  * the environment and checked at start: `KHALA_TOPICS` (JSON) and/or `KHALA_TOPICS_FILE` (a JSON file), each a list of
  * `{wire_name, enum_name?, retention_class?, retention_ms?, pointer_mode?}`.
  */

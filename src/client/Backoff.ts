@@ -18,7 +18,7 @@ export interface BackoffOptions {
   readonly stableAfterMs?: number | undefined
 }
 
-/** Close codes the server uses (SPEC §5). */
+/** Close codes the server uses (protocol.md §5). */
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,

@@ -1,5 +1,5 @@
 /**
- * One WebSocket to the server in a scope: opened with the token in the `authToken` subprotocol (SPEC §5; it keeps the
+ * One WebSocket to the server in a scope: opened with the token in the `authToken` subprotocol (protocol.md §5; it keeps the
  * token out of URLs and their logs), closed when the scope closes. Socket-level heartbeat replies are answered here;
  * every other frame goes, in arrival order, to the session's handler.
  *

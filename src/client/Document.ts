@@ -6,7 +6,7 @@
  */
 
 /**
- * One document of a topic as the client holds it: the newest version it has seen (SPEC §8, I6).
+ * One document of a topic as the client holds it: the newest version it has seen (protocol.md §11, I6).
  *
  * @since 0.1.0
  */
@@ -21,7 +21,7 @@ export interface Document<T = unknown> {
 }
 
 /**
- * Narrows a subscription to some documents of its topic (SPEC §6a): rows outside it are skipped by the server and the
+ * Narrows a subscription to some documents of its topic (protocol.md §7): rows outside it are skipped by the server and the
  * client alike, and the watermark still moves past them.
  *
  * @since 0.1.0
@@ -31,7 +31,7 @@ export type DocumentFilter =
   | { readonly docKeyPrefix: string }
 
 /**
- * Most doc keys a `docKeys` filter may name (SPEC §6a).
+ * Most doc keys a `docKeys` filter may name (protocol.md §7).
  *
  * @since 0.1.0
  */

@@ -1,6 +1,6 @@
 /**
  * The client: the topics it follows, the state of its connection, and the loop that keeps a session running,
- * reconnecting with full-jitter backoff after every failure (SPEC §8). Built on `effect/Micro`, Effect's lightweight
+ * reconnecting with full-jitter backoff after every failure (protocol.md §11). Built on `effect/Micro`, Effect's lightweight
  * runtime, so that the browser bundle stays small; a `Micro` is an `Effect`, so Effect programs use it directly (see
  * `KhalaClient`).
  *

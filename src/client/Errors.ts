@@ -21,7 +21,7 @@ export class TokenUnavailable extends Micro.TaggedError("TokenUnavailable")<{
 }
 
 /**
- * The server refused the token (SPEC §7: invalid, expired or revoked). The client asks the provider for a fresh one.
+ * The server refused the token (protocol.md §8: invalid, expired or revoked). The client asks the provider for a fresh one.
  *
  * @since 0.1.0
  */
@@ -34,7 +34,7 @@ export class Unauthorized extends Micro.TaggedError("Unauthorized")<{
 }
 
 /**
- * The server does not support this client (SPEC §7, `upgrade_required`); retrying cannot help.
+ * The server does not support this client (protocol.md §8, `upgrade_required`); retrying cannot help.
  *
  * @since 0.1.0
  */

@@ -1,5 +1,5 @@
 /**
- * HTTP hydration (SPEC §6): a topic's documents by pages at one snapshot watermark, one document, and batches of up to
+ * HTTP hydration (protocol.md §6): a topic's documents by pages at one snapshot watermark, one document, and batches of up to
  * 1000, authenticated with the same token as the socket. Used for the first load, after `stale_cursor` /
  * `epoch_changed`, and for updates that arrive with `hydration_required` (pointer mode, oversize payloads).
  *
@@ -10,7 +10,7 @@ import type { Document, DocumentFilter } from "./Document.js"
 import { matchesFilter } from "./Document.js"
 
 /**
- * An HTTP hydration request failed. `code` is the SPEC §5 code of the answer (`unauthorized`, `forbidden_topic`,
+ * An HTTP hydration request failed. `code` is the protocol.md §5 code of the answer (`unauthorized`, `forbidden_topic`,
  * `rate_limited`, `internal`, ...), `network` when nothing answered, `bad_response` when the answer did not read.
  *
  * @since 0.1.0
@@ -47,7 +47,7 @@ export interface HttpOptions {
 
 /**
  * A topic hydrated at one snapshot: resubscribing with `resume_after = watermark` and applying by version yields exactly
- * the read model (SPEC §6 snapshot rule).
+ * the read model (protocol.md §6 snapshot rule).
  *
  * @since 0.1.0
  */
@@ -58,7 +58,7 @@ export interface Snapshot {
 }
 
 /**
- * Most doc keys of one `documents:batchGet` (SPEC §6).
+ * Most doc keys of one `documents:batchGet` (protocol.md §6).
  *
  * @since 0.1.0
  */

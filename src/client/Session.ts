@@ -1,6 +1,6 @@
 /**
- * One connection's life (SPEC §5): join `sync:v1`, subscribe every followed topic from its cursor (hydrating first the
- * ones that need it, SPEC §6), then apply what arrives in order, persist it, and tell the app, until the connection
+ * One connection's life (protocol.md §5): join `sync:v1`, subscribe every followed topic from its cursor (hydrating first the
+ * ones that need it, protocol.md §6), then apply what arrives in order, persist it, and tell the app, until the connection
  * ends. The session fails with the reason it ended; the client's reconnect loop decides what comes next.
  *
  * All cache state is touched by one fiber, the processing loop: socket frames and the results of the session's
@@ -375,7 +375,7 @@ export const run = (
       )
     }))
 
-    // Before the token expires: refreshed on this socket (SPEC §7 `sync:auth`) when enabled and accepted, else the
+    // Before the token expires: refreshed on this socket (protocol.md §8 `sync:auth`) when enabled and accepted, else the
     // session ends so that the reconnect loop comes back at once with a fresh token.
     const refresh: Micro.Micro<void, SessionError> = Micro.gen(function*() {
       while (true) {

@@ -19,7 +19,7 @@ export interface ClientOptions {
   /** The server's origin: `https://sync.example.com` (or `wss://...`); socket and HTTP paths are appended. */
   readonly url: string
   /**
-   * Gives a token (SPEC §7). Called at every connect and before the current token expires, so it should return a
+   * Gives a token (protocol.md §8). Called at every connect and before the current token expires, so it should return a
    * fresh one; throwing or returning an empty string puts the client in `needs-auth` until it succeeds.
    */
   readonly token: () => string | PromiseLike<string>
@@ -36,7 +36,7 @@ export interface ClientOptions {
    */
   readonly initialLoad?: "hydrate" | "replay" | undefined
   /**
-   * How the token is refreshed before it expires: `in-band` sends `sync:auth` on the open socket (SPEC §7) and falls
+   * How the token is refreshed before it expires: `in-band` sends `sync:auth` on the open socket (protocol.md §8) and falls
    * back to reconnecting if the server refuses it; `reconnect` reconnects with a fresh token. Default `reconnect`.
    */
   readonly tokenRefresh?: "reconnect" | "in-band" | undefined
@@ -56,7 +56,7 @@ export interface ClientOptions {
   readonly hydrationPageSize?: number | undefined
   /** Frames that may wait for the client before it drops the socket and resumes. Default 1024. */
   readonly mailboxCapacity?: number | undefined
-  /** Sent with the join (SPEC §7 compatibility). */
+  /** Sent with the join (protocol.md §8 compatibility). */
   readonly clientBuildId?: string | undefined
   /** Source of the reconnect jitter, a number in [0, 1). Default `Math.random`. */
   readonly random?: (() => number) | undefined

@@ -1,7 +1,7 @@
 /**
  * One followed topic: its documents keyed by doc_key, its cursor, what is not yet persisted, and what the app has not
  * yet been told. Updates apply only when their version is newer than the cached one (I6), so a replayed or re-fetched
- * row never regresses a document; deletes drop the document (SPEC §6a).
+ * row never regresses a document; deletes drop the document (protocol.md §7).
  *
  * Everything here is synchronous and owned by the client's one processing fiber.
  *
@@ -178,7 +178,7 @@ export class TopicCache {
   }
 
   /**
-   * Replaces the topic with a hydrated snapshot: exactly these documents, at watermark `watermark` (SPEC §6 snapshot
+   * Replaces the topic with a hydrated snapshot: exactly these documents, at watermark `watermark` (protocol.md §6 snapshot
    * rule). The watermark may move back: the journal before it is no longer needed.
    */
   reset(documents: ReadonlyArray<Document>, watermark: number, epoch: string | null): void {

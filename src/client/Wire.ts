@@ -1,5 +1,5 @@
 /**
- * The client side of the wire (SPEC §5): the frames it sends on `sync:v1`, and plain decoders of what the server
+ * The client side of the wire (protocol.md §5): the frames it sends on `sync:v1`, and plain decoders of what the server
  * sends back. The decoders check every field they read, by hand rather than with `Schema`: they run on every frame
  * and sit in the browser bundle, where `Schema` and the Effect runtime it needs would exceed the size budget.
  *
@@ -25,7 +25,7 @@ export const Phoenix = {
 export { channelTopic, SyncEvent }
 
 /**
- * The in-band token refresh event (SPEC §7).
+ * The in-band token refresh event (protocol.md §8).
  *
  * @since 0.1.0
  */
@@ -106,7 +106,7 @@ export const decodeReply = (payload: unknown): Reply | undefined => {
 }
 
 /**
- * An error reply or `sync:error` push (SPEC §5), the fields the client acts on.
+ * An error reply or `sync:error` push (protocol.md §5), the fields the client acts on.
  *
  * @since 0.1.0
  */
@@ -149,7 +149,7 @@ export const decodeError = (payload: unknown): ErrorInfo => {
 }
 
 /**
- * A topic's position as the server reports it, with its epoch once the server has epochs (SPEC §6a).
+ * A topic's position as the server reports it, with its epoch once the server has epochs (protocol.md §7).
  *
  * @since 0.1.0
  */

@@ -1,6 +1,6 @@
 /**
  * The Khala client for browsers and Node: follows topics, keeps their documents in a cache that persists with its
- * watermarks, and resumes, reconnects and re-hydrates by itself (SPEC §8).
+ * watermarks, and resumes, reconnects and re-hydrates by itself (protocol.md §11).
  *
  * `createClient` is the Promise/callback client; `KhalaClient` the Effect service over the same core.
  *

@@ -2,7 +2,7 @@ import type { Audience, DocFilter } from "../services/Hub.js"
 import type { JournalRow } from "../services/Journal.js"
 
 /**
- * What one subscriber may see of a topic: its audience (I7) and its filter (SPEC §6a), as a row predicate and a key
+ * What one subscriber may see of a topic: its audience (I7) and its filter (protocol.md §7), as a row predicate and a key
  * that is equal for subscribers who see exactly the same rows, so that they share one batch and its frames.
  */
 export interface View {

@@ -78,7 +78,7 @@ export const make = Effect.gen(function*() {
   const pending = new Map<string, number>()
   const hintsPending = yield* Effect.makeLatch(false)
 
-  // Runs in this layer's scope, never in a caller's transaction (SPEC §3).
+  // Runs in this layer's scope, never in a caller's transaction (design.md §4).
   yield* Effect.gen(function*() {
     yield* hintsPending.await
     yield* hintsPending.close

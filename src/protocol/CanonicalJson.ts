@@ -1,5 +1,5 @@
 /**
- * Canonical JSON (SPEC §3): the byte-exact form a document is hashed in.
+ * Canonical JSON (protocol.md §5.4): the byte-exact form a document is hashed in.
  *
  * - object keys sorted by Unicode code point at every depth (which is also UTF-8 byte order);
  * - no insignificant whitespace;

@@ -1,5 +1,5 @@
 /**
- * Sync error codes (SPEC §5): the snake_case strings of the JSON transport and the
+ * Sync error codes (protocol.md §5): the snake_case strings of the JSON transport and the
  * `SyncErrorCode` proto enum they correspond to.
  *
  * Both the type and the runtime table are derived from the generated enum, so adding a code

@@ -1,5 +1,5 @@
 /**
- * Payload hashes (SPEC §3): sha256 over the document's canonical JSON, rendered as
+ * Payload hashes (protocol.md §5.4): sha256 over the document's canonical JSON, rendered as
  * `sha256:<lowercase hex>` in JSON contexts and as the raw 32 bytes in proto `bytes` fields.
  *
  * Everything here is browser-safe. The synchronous functions use `@noble/hashes`' portable SHA-256; `digest`

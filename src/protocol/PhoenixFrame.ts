@@ -1,5 +1,5 @@
 /**
- * Phoenix Channels v2 JSON frames (SPEC §5): `[join_ref, ref, topic, event, payload]` as JSON text.
+ * Phoenix Channels v2 JSON frames (protocol.md §5): `[join_ref, ref, topic, event, payload]` as JSON text.
  *
  * Pure functions, browser-safe: decoding a client frame into a `Frame` (or a `FrameError` carrying whatever
  * refs could be read, so the server can still answer the frame), encoding frames, and builders for the frames

@@ -1,5 +1,5 @@
 /**
- * The server's replies and pushes on `sync:v1` other than update batches (SPEC §5): join, subscribe, unsubscribe and
+ * The server's replies and pushes on `sync:v1` other than update batches (protocol.md §5): join, subscribe, unsubscribe and
  * heartbeat replies, the heartbeat push, and error payloads, built as plain JSON objects.
  *
  * Browser-safe and free of Effect runtime requirements.
@@ -36,7 +36,7 @@ export const joinReply = (options: {
 
 /**
  * `sync:subscribe` ok response. `current_watermarks` are what this socket has been sent through, never the
- * heads (SPEC §5).
+ * heads (protocol.md §5).
  *
  * @since 0.1.0
  */
@@ -154,7 +154,7 @@ export interface ErrorPayload {
 
 /**
  * Builds an error payload; absent options are left out of the JSON. `stale_cursor` always requires a full
- * resync (SPEC §5), so `full_resync_required` defaults to true for it.
+ * resync (protocol.md §5), so `full_resync_required` defaults to true for it.
  *
  * @since 0.1.0
  */

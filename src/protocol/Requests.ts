@@ -1,5 +1,5 @@
 /**
- * The client's requests on `sync:v1` (SPEC §5): schemas decoding `sync:subscribe`, `sync:unsubscribe` and
+ * The client's requests on `sync:v1` (protocol.md §5): schemas decoding `sync:subscribe`, `sync:unsubscribe` and
  * `sync:heartbeat` payloads (snake_case on the wire, camelCase once decoded), and decoders that answer a malformed
  * payload with a `MalformedRequest` carrying a short, bounded message.
  *
@@ -16,7 +16,7 @@ import { defaultReplayBatchSize, maxReplayBatchSize, maxTopicsPerRequest, SyncEv
 import { Watermark } from "./Watermark.js"
 
 /**
- * A non-empty list of topic names (either form, SPEC §4), de-duplicated keeping the first occurrence.
+ * A non-empty list of topic names (either form, protocol.md §4), de-duplicated keeping the first occurrence.
  *
  * @since 0.1.0
  */
@@ -176,7 +176,7 @@ export const HeartbeatRequest = Schema.transform(Schema.Struct({}), Schema.Struc
 export interface HeartbeatRequest extends Schema.Schema.Type<typeof HeartbeatRequest> {}
 
 /**
- * A client request payload that does not decode; answered with `bad_subscription` (SPEC §5). `requestId`
+ * A client request payload that does not decode; answered with `bad_subscription` (protocol.md §5). `requestId`
  * is the payload's `request_id` when it had a readable one, so the error can be correlated.
  *
  * @since 0.1.0

@@ -1,5 +1,5 @@
 /**
- * The `sync:v1` channel (SPEC §5): its topic, its events and the limits every request is held to. The payloads are
+ * The `sync:v1` channel (protocol.md §5): its topic, its events and the limits every request is held to. The payloads are
  * in `Requests` (client to server), `Replies` (replies, heartbeats and errors) and `UpdateBatch` (the update pushes).
  *
  * Browser-safe and free of Effect runtime requirements.
@@ -35,7 +35,7 @@ export const SyncEvent = {
 export const maxTopicsPerRequest = 64
 
 /**
- * `replay_batch_size` when the client gives none (SPEC §5).
+ * `replay_batch_size` when the client gives none (protocol.md §5).
  *
  * @since 0.1.0
  */

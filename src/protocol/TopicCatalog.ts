@@ -1,5 +1,5 @@
 /**
- * The topic catalog (SPEC §4): every topic's dotted wire name, proto enum name and retention.
+ * The topic catalog (protocol.md §4): every topic's dotted wire name, proto enum name and retention.
  *
  * The v1 catalog is read from the `SyncTopic` enum's `wire_name` / `retention_class` value options in
  * the generated descriptor, so `topics.proto` stays the single source of truth. A runtime extends the
@@ -22,7 +22,7 @@ const hour = 60 * 60 * 1000
 const day = 24 * hour
 
 /**
- * Default retention of each class (SPEC §4).
+ * Default retention of each class (protocol.md §4).
  *
  * @since 0.1.0
  */
@@ -34,7 +34,7 @@ export const defaultRetentionMs: ReadonlyMap<RetentionClass, number> = new Map([
 ])
 
 /**
- * Retention of `UNSPECIFIED` and of classes this build does not know (SPEC §4).
+ * Retention of `UNSPECIFIED` and of classes this build does not know (protocol.md §4).
  *
  * @since 0.1.0
  */
@@ -56,7 +56,7 @@ export interface TopicInfo {
   /** Effective retention: the topic's own override, else its class's. */
   readonly retentionMs: number
   /**
-   * Pointer mode (SPEC §3, I5): journal rows of the topic never carry the payload. Absent: as registered in storage
+   * Pointer mode (design.md §3, I5): journal rows of the topic never carry the payload. Absent: as registered in storage
    * (off for a new topic; an operator may have set it).
    */
   readonly pointerMode?: boolean | undefined
@@ -89,7 +89,7 @@ export interface Options {
   readonly topics?: ReadonlyArray<TopicDefinition> | undefined
   /** Extra topic enums whose values carry the `wire_name` / `retention_class` options. */
   readonly enums?: ReadonlyArray<DescEnum> | undefined
-  /** Per-class retention overrides (retention is configurable, SPEC §4). */
+  /** Per-class retention overrides (retention is configurable, protocol.md §4). */
   readonly retentionMs?: Partial<Record<RetentionClass, number>> | undefined
 }
 
@@ -140,7 +140,7 @@ const wireNamePattern = /^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+$/
 const enumNamePattern = /^[A-Z][A-Z0-9_]*$/
 
 /**
- * Which of the two accepted forms a topic name is in; replies use the form the client used (SPEC §4).
+ * Which of the two accepted forms a topic name is in; replies use the form the client used (protocol.md §4).
  *
  * @since 0.1.0
  */

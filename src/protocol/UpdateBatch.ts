@@ -1,5 +1,5 @@
 /**
- * `sync:update_batch`, the hot path (SPEC §5): a batch is serialized once per topic and shared by every socket
+ * `sync:update_batch`, the hot path (protocol.md §5): a batch is serialized once per topic and shared by every socket
  * subscribed to it, so `encodeUpdateBatchJson` builds its JSON text directly around payloads that were serialized
  * once when read from the journal, and `splitUpdates` cuts a list of such rows into batches within the count and
  * byte limits.
@@ -12,14 +12,14 @@ import type { TopicWatermark } from "./Watermark.js"
 import { topicWatermarks } from "./Watermark.js"
 
 /**
- * Default byte limit of one `sync:update_batch` (SPEC §5: 2 MiB).
+ * Default byte limit of one `sync:update_batch` (protocol.md §5: 2 MiB).
  *
  * @since 0.1.0
  */
 export const defaultMaxBatchBytes = 2 * 1024 * 1024
 
 /**
- * Default byte limit of one update's payload (SPEC §5: 256 KiB).
+ * Default byte limit of one update's payload (protocol.md §5: 256 KiB).
  *
  * @since 0.1.0
  */
@@ -41,7 +41,7 @@ export interface Update {
   readonly payloadHash: string | null
   readonly watermark: number
   readonly hydrationRequired: boolean
-  /** The document was deleted: the client drops it (SPEC §6a). */
+  /** The document was deleted: the client drops it (protocol.md §7). */
   readonly deleted: boolean
 }
 
@@ -79,7 +79,7 @@ export interface UpdateJson {
 export interface UpdateBatch {
   readonly updates: ReadonlyArray<UpdateJson>
   readonly replay_complete: boolean
-  /** The topics' heads; the only place heads travel (SPEC §5). */
+  /** The topics' heads; the only place heads travel (protocol.md §5). */
   readonly head_watermarks: ReadonlyArray<TopicWatermark>
   /** Through which watermark the client is caught up, skipped rows included (I7). */
   readonly watermarks: ReadonlyArray<TopicWatermark>
@@ -203,7 +203,7 @@ export interface SplitOptions {
 /**
  * Cuts rows into consecutive batches of at most `maxUpdates` updates and `maxBatchBytes` bytes, keeping their
  * order. A payload over `maxPayloadBytes` is sent as `payload: null, hydration_required: true` rather than
- * dropped (SPEC §5). An update too large for a batch on its own (only possible with a batch limit near the
+ * dropped (protocol.md §5). An update too large for a batch on its own (only possible with a batch limit near the
  * payload limit) gets a batch to itself. No rows, no batches: the caller sends the empty batch that completes
  * a replay itself.
  *

@@ -1,5 +1,5 @@
 /**
- * Watermarks (SPEC §5): per-topic positions in the journal, dense and monotonic, 1-based; 0 means "before the
+ * Watermarks (protocol.md §5): per-topic positions in the journal, dense and monotonic, 1-based; 0 means "before the
  * first row". JSON numbers, exact up to 2^53. Browser-safe.
  *
  * @since 0.1.0
@@ -7,7 +7,7 @@
 import * as Schema from "effect/Schema"
 
 /**
- * A journal watermark: a non-negative safe integer (JSON numbers are exact up to 2^53, SPEC §5).
+ * A journal watermark: a non-negative safe integer (JSON numbers are exact up to 2^53, protocol.md §5).
  *
  * @since 0.1.0
  */

@@ -1,5 +1,5 @@
 /**
- * Cheap judgements of a client frame before it is parsed (SPEC §5, I9): the head of a frame (its join_ref, ref,
+ * Cheap judgements of a client frame before it is parsed (protocol.md §5, I9): the head of a frame (its join_ref, ref,
  * topic and event, read from its first bytes alone, so that an oversize or refused frame can be answered on its ref
  * without parsing the rest), and its nesting depth (a scan of brackets outside strings, so that no decoder ever
  * recurses through a hostile frame).

@@ -1,5 +1,5 @@
 /**
- * The send path of one socket, with backpressure (SPEC §5, I9). While the socket's unsent bytes are over its limit,
+ * The send path of one socket, with backpressure (protocol.md §5, I9). While the socket's unsent bytes are over its limit,
  * its senders wait, without polling: the connection's `drain` event (all written data handed to the kernel) wakes
  * them. The live fast path never waits: it refuses, and the subscription catches up from the journal through `send`,
  * or waits in the hub before reading (`awaitRoom` as the subscription's `awaitCapacity`). A socket over its limit for

@@ -1,5 +1,5 @@
 /**
- * The inbound rate limit of one socket (SPEC §5 `rate_limited`, I9): a token bucket holding one second of frames and
+ * The inbound rate limit of one socket (protocol.md §5 `rate_limited`, I9): a token bucket holding one second of frames and
  * refilled continuously, so a client may burst up to its rate and then sustain it. A request that costs more than
  * one frame (a subscribe costs its number of topics: each starts a replay) takes as many tokens; one that costs more
  * than the whole bucket is let through only when the bucket is full, and leaves it in debt.

@@ -6,7 +6,7 @@ import type { ConfigError } from "effect"
 import { Config, Context, Duration, Effect, Layer, Schema } from "effect"
 import { integerWithin } from "../services/Settings.js"
 
-/** How each socket is held to its limits (SPEC §5, §7, I9). */
+/** How each socket is held to its limits (protocol.md §5, §8, I9). */
 export interface ServerSettings {
   /** Period of the `sync:heartbeat` push. */
   readonly heartbeatInterval: Duration.Duration

@@ -1,5 +1,5 @@
 /**
- * One Phoenix socket from its upgrade to its close (SPEC §5, I9): its inbound frames, judged as they arrive and then
+ * One Phoenix socket from its upgrade to its close (protocol.md §5, I9): its inbound frames, judged as they arrive and then
  * handled in arrival order; its send path with backpressure; its timer (heartbeat push, idle deadline, token
  * expiry); and its `sync:v1` session. It runs in a scope of its own: closing the socket ends every fiber it started,
  * and ending the scope closes the socket.
@@ -21,10 +21,10 @@ import * as RateLimit from "./RateLimit.js"
 import type { ServerSettings } from "./ServerConfig.js"
 import { makeSession } from "./SyncSession.js"
 
-/** Close codes; every one but 1000 makes Phoenix clients reconnect and resume (SPEC §5). */
+/** Close codes; every one but 1000 makes Phoenix clients reconnect and resume (protocol.md §5). */
 export const CloseCode = {
   goingAway: 1001,
-  /** Binary frames: the JSON transport is the only one spoken (SPEC §5). */
+  /** Binary frames: the JSON transport is the only one spoken (protocol.md §5). */
   unsupportedData: 1003,
   policy: 1008,
   /** A fault in the server's handling of this socket; the client reconnects with backoff. */
@@ -211,11 +211,11 @@ export const run = (options: {
 
     yield* Queue.take(inbound).pipe(Effect.flatMap(receive), Effect.forever, untilFault, Effect.forkScoped)
     // One timer per socket, waking only when something is due: the periodic heartbeat push, the idle deadline, and
-    // the token's expiry, which ends the socket so that the client gets a fresh token and resumes (SPEC §7).
+    // the token's expiry, which ends the socket so that the client gets a fresh token and resumes (protocol.md §8).
     yield* Effect.gen(function*() {
       const heartbeatEvery = Duration.toMillis(config.heartbeatInterval)
       const idleTimeout = Duration.toMillis(config.idleTimeout)
-      // the verifier accepts the token until then, clock tolerance included: a token accepted is served (SPEC §7)
+      // the verifier accepts the token until then, clock tolerance included: a token accepted is served (protocol.md §8)
       const expiresAt = principal.validUntil.getTime()
       let nextHeartbeat = (yield* Clock.currentTimeMillis) + heartbeatEvery
       while (true) {
@@ -223,6 +223,7 @@ export const run = (options: {
         if (now >= expiresAt) {
           yield* session.sendFrame(PhoenixFrame.push(null, SyncChannel.channelTopic, SyncChannel.SyncEvent.error, {
             code: "unauthorized",
+            reason: "token_expired",
             message: "token expired"
           }))
           return yield* closeWith(CloseCode.policy, "token expired")

@@ -39,11 +39,11 @@ export interface SessionSocket {
 
 /** One live topic subscription of a socket. */
 interface Subscription {
-  /** The name the client used, for replies and pushes (SPEC §4). */
+  /** The name the client used, for replies and pushes (protocol.md §4). */
   readonly requestedAs: string
   /** The watermark through which this socket has been sent the topic (what clients persist). */
   through: number
-  /** Whether this subscription's end-of-replay batch went out: each subscription sends its own (SPEC §5). */
+  /** Whether this subscription's end-of-replay batch went out: each subscription sends its own (protocol.md §5). */
   replayEndSent: boolean
 }
 
@@ -86,7 +86,7 @@ const serialized = (row: JournalRow, requestedAs: string): SerializedUpdate => (
 })
 
 /**
- * The `sync:v1` channel of one socket (SPEC §5): join, subscribe, unsubscribe, heartbeats, and a fiber per
+ * The `sync:v1` channel of one socket (protocol.md §5): join, subscribe, unsubscribe, heartbeats, and a fiber per
  * subscribed topic that forwards the hub's batches. Frames are handled one at a time, in arrival order.
  */
 export const makeSession = (options: {
@@ -178,7 +178,7 @@ export const makeSession = (options: {
       }
       if (!socket.offer(frames)) return false
       // Only once the frames are queued: a heartbeat must never report a watermark ahead of the updates sent before
-      // it, or a client persisting it would skip them (SPEC §5).
+      // it, or a client persisting it would skip them (protocol.md §5).
       subscription.through = batch.through
       return true
     }
@@ -265,7 +265,7 @@ export const makeSession = (options: {
       )
     const join = (frame: Frame) =>
       Effect.gen(function*() {
-        // Some clients send a join with a null join_ref: its own ref is then the join ref (SPEC §5).
+        // Some clients send a join with a null join_ref: its own ref is then the join ref (protocol.md §5).
         const joinRef = frame.joinRef ?? frame.ref ?? options.newId()
         if (Option.isSome(joined)) {
           // A second join replaces the first: its subscriptions end and its join_ref is told so.
@@ -380,7 +380,7 @@ export const makeSession = (options: {
         // before anything of the new one (its reply included) is sent, so what follows the reply is exactly the
         // suffix after the new resume point (I4).
         for (const s of started) yield* FiberMap.remove(fibers, s.wireName)
-        // The reply goes out before any replay batch, so it reports the resume points (SPEC §5).
+        // The reply goes out before any replay batch, so it reports the resume points (protocol.md §5).
         yield* replyOk(
           frame,
           Replies.subscribeReply({
@@ -462,7 +462,7 @@ export const makeSession = (options: {
           return yield* replyError(frame, { reason: "unmatched topic" })
         }
         const state = joined.value
-        // A frame of an earlier join of this socket (stale join_ref) is ignored (SPEC §5).
+        // A frame of an earlier join of this socket (stale join_ref) is ignored (protocol.md §5).
         if (frame.joinRef !== state.joinRef) return
         switch (frame.event) {
           case PhoenixFrame.PhoenixEvent.leave: {

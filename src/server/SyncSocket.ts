@@ -1,5 +1,5 @@
 /**
- * The Phoenix socket endpoint (SPEC §5, §7) as a service: its route handler takes a WebSocket upgrade over from the
+ * The Phoenix socket endpoint (protocol.md §5, §8) as a service: its route handler takes a WebSocket upgrade over from the
  * HTTP server, authorizes it, and runs the socket until it closes. A runtime mounts the handler on its own router
  * (see `KhalaServer.router`); `khala serve` mounts the same one.
  */

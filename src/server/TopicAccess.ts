@@ -1,5 +1,5 @@
 /**
- * Which topics a principal may read (SPEC §4, §7): a topic is readable when the catalog knows it and the token's
+ * Which topics a principal may read (protocol.md §4, §8): a topic is readable when the catalog knows it and the token's
  * `oa_sync_scopes` name it, in either form. The socket and the HTTP routes authorize through this module alone.
  */
 import { Option } from "effect"
@@ -21,9 +21,9 @@ export const allowedTopics = (catalog: Catalog, scopes: Iterable<string>): Reado
  */
 export interface ResolvedTopic {
   readonly topic: TopicInfo
-  /** The name as the client gave it; replies and pushes use it (SPEC §4). */
+  /** The name as the client gave it; replies and pushes use it (protocol.md §4). */
   readonly requestedAs: string
-  /** Watermark to replay after; none when the client gave no cursor (replay from 0, SPEC §5). */
+  /** Watermark to replay after; none when the client gave no cursor (replay from 0, protocol.md §5). */
   readonly resumeAfter: Option.Option<number>
   /** The epoch the client's cursor belongs to, when it sent one: another epoch than the topic's is stale. */
   readonly resumeEpoch: Option.Option<string>

@@ -35,7 +35,7 @@ export interface DocumentPage {
   readonly documents: ReadonlyArray<Document>
   /** The topic's head in the page's snapshot: every journal row up to it is reflected in the page, none after it. */
   readonly watermark: number
-  /** The topic's epoch in the same snapshot (SPEC §6a). */
+  /** The topic's epoch in the same snapshot (protocol.md §7). */
   readonly epoch: string
   /** The `doc_key` to pass as `afterKey` for the next page, when there is one. */
   readonly nextKey: Option.Option<string>

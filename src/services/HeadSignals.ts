@@ -2,7 +2,7 @@ import { Context, Effect, Layer } from "effect"
 import type { TopicHead } from "./Wakeups.js"
 
 /**
- * Hints between Khala processes on one database that topics advanced (SPEC §3, signalling): sent after this
+ * Hints between Khala processes on one database that topics advanced (design.md §4, signalling): sent after this
  * process's own commits, never inside a transaction, and received from the others. A lost, late or repeated hint
  * costs latency, never data, so an implementation may drop hints, and a database without a channel between
  * processes (the embedded one, the memory store) has none: the heads poll alone then delivers everything.

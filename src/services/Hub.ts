@@ -34,7 +34,7 @@ export const Audience = {
 } as const
 
 /**
- * Which documents of the topic a subscription follows (SPEC §6a): the given keys, or the keys with a prefix. Rows
+ * Which documents of the topic a subscription follows (protocol.md §7): the given keys, or the keys with a prefix. Rows
  * outside it are skipped exactly like another org's: the subscriber's watermark still moves past them.
  */
 export type DocFilter =

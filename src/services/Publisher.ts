@@ -46,7 +46,7 @@ export const PublishUpdate = Schema.Struct({
 export type PublishUpdate = typeof PublishUpdate.Type
 
 /**
- * A document to delete (SPEC §6a): if `docVersion` is newer than the stored one, a journal row with `deleted: true`
+ * A document to delete (protocol.md §7): if `docVersion` is newer than the stored one, a journal row with `deleted: true`
  * is appended and the read model keeps a tombstone at that version, so that versions stay monotonic (I6).
  */
 export const RemoveUpdate = Schema.Struct(documentId)
@@ -83,7 +83,7 @@ export const appendedHeads = (outcomes: ReadonlyArray<PublishOutcome>): Array<To
 export type PublishError = InvalidUpdate | UnknownTopic | StorageError
 
 /**
- * The runtime-facing append path (SPEC §3). Inside the caller's `SqlClient.withTransaction` the append joins that
+ * The runtime-facing append path (design.md §4). Inside the caller's `SqlClient.withTransaction` the append joins that
  * transaction and commits or rolls back with the caller's own writes; the topic's sequence row then stays locked
  * until that commit, so publish last in the transaction. Outside a transaction each call is its own transaction.
  */

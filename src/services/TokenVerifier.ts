@@ -1,7 +1,7 @@
 import type { Effect } from "effect"
 import { Context, Schema } from "effect"
 
-/** Who a verified token speaks for (SPEC §7): the claims the edge authorizes with. */
+/** Who a verified token speaks for (protocol.md §8): the claims the edge authorizes with. */
 export interface Principal {
   /** `sub` */
   readonly subject: string
@@ -14,7 +14,7 @@ export interface Principal {
   /** `exp` */
   readonly expiresAt: Date
   /**
-   * The last instant the verifier accepts the token: `exp` plus the clock tolerance it grants (SPEC §7: 30 s). A
+   * The last instant the verifier accepts the token: `exp` plus the clock tolerance it grants (protocol.md §8: 30 s). A
    * socket is served until then, so that acceptance and the socket's deadline agree.
    */
   readonly validUntil: Date

@@ -9,7 +9,7 @@ export interface TopicPosition {
   readonly head: number
   /** The highest pruned watermark: a resume point below it is stale (I8). */
   readonly retentionFloor: number
-  /** Changes only when the topic's journal is reset: a resume point of another epoch is stale (SPEC §6a). */
+  /** Changes only when the topic's journal is reset: a resume point of another epoch is stale (protocol.md §7). */
   readonly epoch: string
 }
 

@@ -1,7 +1,7 @@
 import type { Effect, Scope } from "effect"
 import { Context } from "effect"
 
-/** "Topic T advanced to at least W": a hint, never data (SPEC §3, signalling). */
+/** "Topic T advanced to at least W": a hint, never data (design.md §4, signalling). */
 export interface TopicHead {
   readonly topic: string
   readonly head: number

@@ -1,5 +1,5 @@
 /**
- * `khala serve` serves the runtime's topics from its configuration (SPEC §4): `KHALA_TOPICS` / `KHALA_TOPICS_FILE`
+ * `khala serve` serves the runtime's topics from its configuration (protocol.md §4): `KHALA_TOPICS` / `KHALA_TOPICS_FILE`
  * name them with their retention and pointer mode; they are checked at start, and a bad one is one line and a failing
  * exit, never a half-configured server.
  */

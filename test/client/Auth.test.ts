@@ -1,5 +1,5 @@
 /**
- * Tokens (SPEC §7): the client asks its provider for a fresh token at every connect and before the current one
+ * Tokens (protocol.md §8): the client asks its provider for a fresh token at every connect and before the current one
  * expires, so short-lived tokens never let the server cut it off, and nothing is missed across the refreshes. In-band
  * refresh (`sync:auth`) falls back to reconnecting where the server refuses it. A provider that fails puts the client
  * in `needs-auth` until it succeeds.

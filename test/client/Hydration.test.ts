@@ -1,5 +1,5 @@
 /**
- * Recovery over HTTP hydration (SPEC §6, §8), with the socket on a real `khala serve` and the hydration answered by a
+ * Recovery over HTTP hydration (protocol.md §6, §11), with the socket on a real `khala serve` and the hydration answered by a
  * stand-in reading the same database (`HydrationStandIn`) until the server has the endpoints:
  * - a first load hydrates by pages and subscribes from the snapshot watermark: nothing at or below it is replayed;
  * - pointer-mode rows (no payload, `hydration_required`) are fetched in batches;

@@ -1,4 +1,4 @@
-/** The HTTP hydration calls (SPEC §6) against a scripted `fetch`: paths, paging, batching, and typed failures. */
+/** The HTTP hydration calls (protocol.md §6) against a scripted `fetch`: paths, paging, batching, and typed failures. */
 import { describe, expect, it } from "@effect/vitest"
 import * as Micro from "effect/Micro"
 import { batchGet, getDocument, type HttpOptions, hydrateTopic } from "../../src/client/Hydration.js"

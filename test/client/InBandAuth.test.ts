@@ -1,5 +1,5 @@
 /**
- * In-band token refresh (SPEC §7 `sync:auth`) where the server accepts it: the client swaps its token on the open
+ * In-band token refresh (protocol.md §8 `sync:auth`) where the server accepts it: the client swaps its token on the open
  * socket, before expiry, again and again, without reconnecting. `khala serve` does not take `sync:auth` yet, so the
  * server side here is a scripted socket answering the Phoenix frames this path needs; the fallback to reconnecting
  * where the server refuses it runs against the real server in Auth.test.ts.

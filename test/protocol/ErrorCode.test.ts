@@ -14,7 +14,7 @@ const spec = [
 ] as const
 
 describe("ErrorCode", () => {
-  it("has exactly the seven codes of SPEC §5", () => {
+  it("has exactly the seven codes of protocol.md §5", () => {
     expect(ErrorCode.wireErrorCodes).toStrictEqual(spec.map(([wire]) => wire))
   })
 

@@ -57,7 +57,7 @@ const runtimeEnum = (values: ReadonlyArray<{ name: string; number: number; wireN
 }
 
 describe("TopicCatalog v1", () => {
-  it("holds exactly the four topics of SPEC §4, read from the descriptor", () => {
+  it("holds exactly the four topics of protocol.md §4, read from the descriptor", () => {
     expect(TopicCatalog.v1.topics.map((topic) => [topic.wireName, topic.enumName, topic.enumValue, topic.retentionMs]))
       .toStrictEqual(v1Topics.map(([wire, name, value, ms]) => [wire, name, Option.some(value), ms]))
   })

@@ -1,5 +1,5 @@
 /**
- * Auth at the socket (SPEC §5, §7): the token param and the phoenix client's `authToken` option both work; bad or
+ * Auth at the socket (protocol.md §5, §8): the token param and the phoenix client's `authToken` option both work; bad or
  * missing tokens are refused at the HTTP upgrade; topic scopes bound what a token may subscribe to (I7).
  */
 import { describe, expect, it } from "@effect/vitest"

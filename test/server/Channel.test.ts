@@ -1,5 +1,5 @@
 /**
- * `sync:v1` through the official phoenix client against `khala serve` on Postgres (SPEC §5): join reply, subscribe
+ * `sync:v1` through the official phoenix client against `khala serve` on Postgres (protocol.md §5): join reply, subscribe
  * in both topic forms, replay then `replay_complete`, live updates, heartbeats and unsubscribe.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -33,7 +33,7 @@ describe.skipIf(!postgresAvailable)("sync:v1 channel", () => {
         })
         expect(joinReply.subscription_id).not.toBe("")
 
-        // dotted name: the reply reports the resume point (0), never the head (SPEC §5)
+        // dotted name: the reply reports the resume point (0), never the head (protocol.md §5)
         const subscribed = yield* subscribeOk(client, { topics: [runs] })
         expect(subscribed).toEqual({
           subscription_id: joinReply.subscription_id,

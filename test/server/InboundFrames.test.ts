@@ -1,5 +1,5 @@
 /**
- * Client frames are judged before they are parsed or queued (SPEC §5, I9): size first (an oversize frame is answered
+ * Client frames are judged before they are parsed or queued (protocol.md §5, I9): size first (an oversize frame is answered
  * from its first bytes alone), then the rate (socket heartbeats count; a subscribe costs its topics), then nesting
  * depth, then the decode. Binary frames are refused; a defect while handling one socket's frame closes that socket
  * with `internal` instead of leaving it open and deaf. Every case harms only its own socket.

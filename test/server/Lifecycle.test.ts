@@ -1,5 +1,5 @@
 /**
- * Socket lifecycle limits (SPEC §5, §7, I9): a socket that floods frames gets `rate_limited` (with retry_after_ms)
+ * Socket lifecycle limits (protocol.md §5, §8, I9): a socket that floods frames gets `rate_limited` (with retry_after_ms)
  * on that socket alone; a silent socket is closed after the idle timeout with a resumable code; a socket whose token
  * expires gets `unauthorized` and a resumable close.
  */

@@ -1,5 +1,5 @@
 /**
- * Payload limits and pointer mode (SPEC §3, §5, I5): a payload over 256 KiB is delivered as `payload: null,
+ * Payload limits and pointer mode (design.md §3, protocol.md §5, I5): a payload over 256 KiB is delivered as `payload: null,
  * hydration_required: true` rather than dropped, in replay and live; pointer-mode publishes (CLI `--pointer` and
  * SQL) are delivered with `hydration_required: true`; neighbours are unaffected.
  */
@@ -88,7 +88,7 @@ describe.skipIf(!postgresAvailable)("payload limits and pointer mode", () => {
           hydration_required: true,
           watermark: 6
         })
-        // hashes are of the document even when it is not sent (SPEC §3 canonical JSON); pointer rows: hash or null
+        // hashes are of the document even when it is not sent (protocol.md §5.4 canonical JSON); pointer rows: hash or null
         expect(byKey["big-1"]!.payload_hash).toBe(Either.getOrThrow(payloadHash(big("replay"))))
         expect(byKey["big-2"]!.payload_hash).toBe(Either.getOrThrow(payloadHash(big("live"))))
         expect(byKey["small-3"]!.payload_hash).toBe(Either.getOrThrow(payloadHash({ n: 3 })))

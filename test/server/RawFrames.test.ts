@@ -1,5 +1,5 @@
 /**
- * Hand-written frames on a plain `ws` socket (SPEC §5, I9): malformed and misaddressed frames get an error reply when
+ * Hand-written frames on a plain `ws` socket (protocol.md §5, I9): malformed and misaddressed frames get an error reply when
  * they can be addressed and are dropped otherwise; the Phoenix channel rules (unmatched topic, rejoin, stale
  * join_ref, socket heartbeat) hold; afterwards the same socket still works, another socket was undisturbed, and the
  * server still runs.

@@ -1,5 +1,5 @@
 /**
- * Re-subscribing to a subscribed topic (SPEC §5, I4): the new subscription replaces the old one completely. After
+ * Re-subscribing to a subscribed topic (protocol.md §5, I4): the new subscription replaces the old one completely. After
  * the reply to the new subscribe, no frame of the old subscription follows, the topic's updates continue exactly
  * after the new resume point, and the new subscription sends its own `replay_complete`. Checked on one session over
  * the memory layers under an adversarial scheduler, across seeds: it must hold in every interleaving.

@@ -1,5 +1,5 @@
 /**
- * The runtime's catalog everywhere (SPEC §4): a topic a runtime registers in code is subscribable through the mounted
+ * The runtime's catalog everywhere (protocol.md §4): a topic a runtime registers in code is subscribable through the mounted
  * server with the same rules as the built-in ones: allowed with its scope in the token (in either name form),
  * forbidden without it, replayed and then live, in pointer mode when the runtime declares it so.
  */

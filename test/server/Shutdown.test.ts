@@ -1,5 +1,5 @@
 /**
- * Graceful shutdown (SPEC §5): on SIGTERM the server closes client sockets with a non-1000 code, so every client
+ * Graceful shutdown (protocol.md §5): on SIGTERM the server closes client sockets with a non-1000 code, so every client
  * version reconnects and resumes, and exits with code 0 within 5 s.
  */
 import { describe, expect, it } from "@effect/vitest"

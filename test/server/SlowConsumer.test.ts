@@ -67,7 +67,7 @@ describe.skipIf(!postgresAvailable)("slow consumers", () => {
           (u.payload as any)?.i === u.watermark && !u.hydration_required
         )
       ).toBe(true)
-      // batches stay within 2 MiB of updates (SPEC §5)
+      // batches stay within 2 MiB of updates (protocol.md §5)
       for (const batch of fast.batches) {
         expect(Buffer.byteLength(JSON.stringify(batch.updates))).toBeLessThanOrEqual(2 * 1024 * 1024)
       }

@@ -1,5 +1,5 @@
 /**
- * A socket's token deadline agrees with what the verifier accepts (SPEC §7): a token inside the 30 s clock tolerance
+ * A socket's token deadline agrees with what the verifier accepts (protocol.md §8): a token inside the 30 s clock tolerance
  * is accepted and served until the tolerance runs out, not accepted and then closed at once (which makes clients
  * loop); a token whose `exp` lies beyond any representable time is refused at the upgrade.
  */

@@ -1,5 +1,5 @@
 /**
- * Two `khala serve` nodes on one database (SPEC §3 signalling, I4): rows published by another process (the CLI,
+ * Two `khala serve` nodes on one database (design.md §4 signalling, I4): rows published by another process (the CLI,
  * plain SQL) reach subscribers of both nodes, and a client that drops from node A resumes on node B without gap
  * or duplicate. With KHALA_NOTIFY=false on every process, the poll alone still delivers everything.
  */

@@ -1,5 +1,5 @@
 /**
- * What a client persists must never run ahead of what it received (SPEC §5): `watermarks` of heartbeat replies and
+ * What a client persists must never run ahead of what it received (protocol.md §5): `watermarks` of heartbeat replies and
  * pushes give, per topic, the watermark through which updates have been sent to this socket at that moment. A
  * client that persists a heartbeat watermark and then drops must not have skipped rows. The check reads the
  * socket's frames in order: every heartbeat watermark is at most the highest watermark received before it.

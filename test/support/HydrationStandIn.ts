@@ -1,5 +1,5 @@
 /**
- * A stand-in for the server's HTTP hydration (SPEC §6) until `khala serve` has it: an HTTP server on loopback that
+ * A stand-in for the server's HTTP hydration (protocol.md §6) until `khala serve` has it: an HTTP server on loopback that
  * answers `/sync/v1/topics/...` from the real server's read model (plain SQL on its database, rows of the token's org
  * only) and forwards every WebSocket upgrade to the real server untouched. The client under test talks to one origin,
  * as it would to a real server; only the hydration answers are the stand-in's.

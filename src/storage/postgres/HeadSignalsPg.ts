@@ -43,7 +43,7 @@ export const encodeHeads = (heads: ReadonlyArray<TopicHead>): Array<string> => {
 
 /**
  * Hints over `NOTIFY` / `LISTEN` on the channel `khala_heads`: sent on the pool, never in a caller's transaction
- * (a NOTIFY there would serialize every notifying commit of the database behind one lock, SPEC §3), and received on a
+ * (a NOTIFY there would serialize every notifying commit of the database behind one lock, design.md §4), and received on a
  * connection of its own.
  */
 export const make = Effect.gen(function*() {

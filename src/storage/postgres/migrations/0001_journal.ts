@@ -1,6 +1,6 @@
 /**
- * The journal, the sequencer and the read model (SPEC §2), and `khala.publish`: the one append path for every
- * caller in any language, inside the caller's own transaction (SPEC §3).
+ * The journal, the sequencer and the read model (design.md §2), and `khala.publish`: the one append path for every
+ * caller in any language, inside the caller's own transaction (design.md §4).
  *
  * Lock order, kept by every function here: the topic's sequence row first (held until commit: I3), then the
  * document row, and a batch locks all its topics up front in sorted order. One call therefore never deadlocks
