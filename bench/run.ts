@@ -13,6 +13,7 @@ import { Cause, Effect } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { parseArgs } from "node:util"
+import { abandonScenario } from "./abandon.js"
 import { bundleScenario } from "./bundle.js"
 import { fanoutScenario } from "./fanout.js"
 import { latencyScenario } from "./latency.js"
@@ -43,7 +44,10 @@ const { values } = parseArgs({
     "stalled-sockets": { type: "string", default: "200" },
     "stalled-seconds": { type: "string", default: "15" },
     "stalled-send-buffer": { type: "string" },
-    "storm-sockets": { type: "string", default: "3000" }
+    "storm-sockets": { type: "string", default: "3000" },
+    "abandon-sockets": { type: "string", default: "3000" },
+    "abandon-rows": { type: "string", default: "50000" },
+    "abandon-rounds": { type: "string", default: "3" }
   }
 })
 
@@ -85,6 +89,11 @@ const options = {
     sendBufferBytes: values["stalled-send-buffer"] === undefined
       ? undefined
       : positive("stalled-send-buffer", values["stalled-send-buffer"])
+  },
+  abandon: {
+    sockets: positive("abandon-sockets", values["abandon-sockets"]),
+    rows: positive("abandon-rows", values["abandon-rows"]),
+    rounds: positive("abandon-rounds", values["abandon-rounds"])
   }
 }
 
@@ -96,6 +105,7 @@ const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> =
   memory: memoryScenario(options.memory),
   wakeup: wakeupScenario(options.wakeup),
   stalled: stalledScenario(options.stalled),
+  abandon: abandonScenario(options.abandon),
   bundle: bundleScenario
 }
 
