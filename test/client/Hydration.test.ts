@@ -9,7 +9,7 @@
  *   its cursor, resubscribes, and holds exactly the read model, retrying a failed hydration.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import type pg from "pg"
 import { createClient, memoryStore, type WatermarkStore } from "../../src/client/node.js"
 import { recordingFetch, recordingWebSocket, removeDocument, type WireLog } from "../support/ClientHarness.js"
@@ -98,7 +98,8 @@ describe.skipIf(!postgresAvailable)("client, hydration", () => {
           { topic: notes, docKey: "small", payload: { s: 1 } },
           { topic: notes, docKey: "other", payload: { o: 1 } }
         ])
-        const c = yield* client(memoryStore())
+        const store = memoryStore()
+        const c = yield* client(store)
         const summaries = c.subscribe(runs)
         const filtered = c.subscribe(events, { filter: { docKeyPrefix: "run-1/" } })
         const pointers = c.subscribe(workers)
@@ -158,6 +159,47 @@ describe.skipIf(!postgresAvailable)("client, hydration", () => {
         // the oversize update came without payload: asked in a batch, then fetched alone
         expect(live).toContain(`POST /sync/v1/topics/${notes}/documents:batchGet`)
         expect(live).toContain(`GET /sync/v1/topics/${notes}/documents/big`)
+
+        // one pointer-mode row alone: fetched by itself, before the cursor moves past it
+        const pointerAt =
+          (yield* sql.publish({ topic: workers, docKey: "w1", docVersion: 2, payload: { w: 1, v: 2 }, pointer: true }))!
+        yield* waitUntil("w1 v2", () => pointers.get("w1")?.docVersion === 2)
+        expect(pointers.get("w1")?.payload).toEqual({ w: 1, v: 2 })
+        // persisted with its document, the cursor past it
+        const stored = yield* Effect.promise(() => store.load(workers)).pipe(
+          Effect.filterOrFail((topic) => (topic?.cursor.watermark ?? 0) >= pointerAt),
+          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("10 seconds"))),
+          Effect.orDie
+        )
+        expect(stored?.documents.find((d) => d.docKey === "w1")).toMatchObject({ docVersion: 2, watermark: pointerAt })
+
+        // resumed later on the same store with the same filters: what they let in, nothing outside, no re-hydration
+        yield* Effect.promise(() => c.close())
+        const wireBefore = { events: wire.get(events)!.length, notes: wire.get(notes)!.length }
+        const requestsBeforeResume = http.requests.length
+        yield* sql.publishAll([
+          { topic: events, docKey: "run-1/e9", payload: { i: 9 } },
+          { topic: events, docKey: "run-2/e10", payload: { i: 10 } },
+          { topic: notes, docKey: "other", docVersion: 3, payload: { o: 3 } },
+          { topic: notes, docKey: "small", docVersion: 3, payload: { s: 3 } }
+        ])
+        const again = yield* client(store)
+        const filteredAgain = again.subscribe(events, { filter: { docKeyPrefix: "run-1/" } })
+        const chosenAgain = again.subscribe<{ s?: number }>(notes, { filter: { docKeys: ["big", "small", "absent"] } })
+        yield* Effect.promise(() => Promise.all([filteredAgain.synced(), chosenAgain.synced()]))
+        yield* waitUntil("the rows published while away", () =>
+          filteredAgain.get("run-1/e9") !== undefined && chosenAgain.get("small")?.docVersion === 3)
+        expect([...filteredAgain.getSnapshot().keys()].sort()).toEqual([
+          "run-1/e1",
+          "run-1/e3",
+          "run-1/e5",
+          "run-1/e8",
+          "run-1/e9"
+        ])
+        expect([...chosenAgain.getSnapshot().keys()].sort()).toEqual(["big", "small"])
+        expect(wire.get(events)!.length - wireBefore.events).toBe(1)
+        expect(wire.get(notes)!.length - wireBefore.notes).toBe(1)
+        expect(http.requests.slice(requestsBeforeResume)).toEqual([])
       })),
     { timeout: 60_000 }
   )
