@@ -16,6 +16,7 @@ import { parseArgs } from "node:util"
 import { abandonScenario } from "./abandon.js"
 import { bundleScenario } from "./bundle.js"
 import { fanoutScenario } from "./fanout.js"
+import { hydrationScenario } from "./hydration.js"
 import { latencyScenario } from "./latency.js"
 import { memoryScenario } from "./memory.js"
 import { publishScenarios } from "./publish.js"
@@ -36,6 +37,12 @@ const { values } = parseArgs({
     "latency-seconds": { type: "string", default: "5" },
     "replay-updates": { type: "string", default: "100000" },
     "replay-batch-size": { type: "string", default: "1000" },
+    "hydration-documents": { type: "string", default: "100000" },
+    "hydration-page-size": { type: "string", default: "1000" },
+    "hydration-subscribers": { type: "string", default: "1000" },
+    "hydration-publish-rate": { type: "string", default: "20" },
+    "hydration-seconds": { type: "string", default: "5" },
+    "hydration-concurrency": { type: "string", default: "4" },
     "memory-sockets": { type: "string", default: "5000" },
     "wakeup-seconds": { type: "string", default: "5" },
     "wakeup-idle-sockets": { type: "string", default: "10" },
@@ -75,6 +82,14 @@ const options = {
     updates: positive("replay-updates", values["replay-updates"]),
     batchSize: positive("replay-batch-size", values["replay-batch-size"])
   },
+  hydration: {
+    documents: positive("hydration-documents", values["hydration-documents"]),
+    pageSize: positive("hydration-page-size", values["hydration-page-size"]),
+    subscribers: positive("hydration-subscribers", values["hydration-subscribers"]),
+    publishRate: positive("hydration-publish-rate", values["hydration-publish-rate"]),
+    seconds: positive("hydration-seconds", values["hydration-seconds"]),
+    concurrency: positive("hydration-concurrency", values["hydration-concurrency"])
+  },
   memory: { sockets: positive("memory-sockets", values["memory-sockets"]) },
   wakeup: {
     seconds: positive("wakeup-seconds", values["wakeup-seconds"]),
@@ -102,6 +117,7 @@ const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> =
   fanout: fanoutScenario(options.fanout),
   latency: latencyScenario(options.latency),
   replay: replayScenario(options.replay),
+  hydration: hydrationScenario(options.hydration),
   memory: memoryScenario(options.memory),
   wakeup: wakeupScenario(options.wakeup),
   stalled: stalledScenario(options.stalled),

@@ -1,8 +1,10 @@
 /**
- * A page listing run summaries live: the Khala client follows `runtime.run_summaries`, keeps them in IndexedDB (so a
- * reload shows them at once and resumes where it left off) and re-renders on every change.
+ * A page listing runs live: the Khala client follows the example runtime's `example.runs` (examples/runtime), loads
+ * them over HTTP on a first visit, keeps them in IndexedDB (so a reload shows them at once and resumes where it left
+ * off) and re-renders on every change.
  *
- * The server and the token come from the page's address: `index.html#server=http://127.0.0.1:4000&token=...`.
+ * The server and the token come from the page's address: `index.html#server=http://127.0.0.1:4100&token=...`, and
+ * optionally `&topic=...` to follow another topic of the same shape.
  */
 import { createClient, indexedDbStore } from "khala/client"
 
@@ -34,6 +36,7 @@ const { document, FormData, location } = globalThis as unknown as Page
 const params = new URLSearchParams(location.hash.slice(1))
 const server = params.get("server")
 const token = params.get("token")
+const topic = params.get("topic") ?? "example.runs"
 
 const form = document.getElementById("connect")
 if (server === null || token === null) {
@@ -49,12 +52,12 @@ if (server === null || token === null) {
   const client = createClient({
     url: server,
     token: () => token,
-    store: indexedDbStore({ name: "khala-example-runs" }),
-    // A first visit receives the journal; `hydrate` (the default) lists the documents over HTTP instead, on servers
-    // that serve hydration (protocol.md §6).
-    initialLoad: "replay"
+    store: indexedDbStore({ name: `khala-example-${topic}` }),
+    // A first visit lists the documents over HTTP at a snapshot and subscribes from it (protocol.md §6): fewer bytes
+    // than replaying the journal. The server must allow this page's origin (EXAMPLE_CORS_ORIGINS).
+    initialLoad: "hydrate"
   })
-  const runs = client.subscribe<RunSummary>("runtime.run_summaries")
+  const runs = client.subscribe<RunSummary>(topic)
 
   const status = document.getElementById("status")
   client.state.subscribe(() => {

@@ -6,7 +6,7 @@
  */
 import { build } from "esbuild"
 import { readFile } from "node:fs/promises"
-import { createServer } from "node:http"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { extname, join, normalize } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
@@ -31,15 +31,18 @@ export const buildApp = async (): Promise<number> => {
 
 const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".map": "application/json" }
 
+/** Answers a request with a file of this folder (`/` is `index.html`). */
+export const serveFile = (request: IncomingMessage, response: ServerResponse) => {
+  const path = normalize(new URL(request.url ?? "/", "http://example").pathname).replace(/^(\.\.[/\\])+/, "")
+  const file = join(here, path === "/" ? "index.html" : path)
+  readFile(file).then(
+    (content) => response.writeHead(200, { "content-type": types[extname(file)] ?? "text/plain" }).end(content),
+    () => response.writeHead(404).end("not found")
+  )
+}
+
 const serve = (port: number) =>
-  createServer((request, response) => {
-    const path = normalize(new URL(request.url ?? "/", "http://example").pathname).replace(/^(\.\.[/\\])+/, "")
-    const file = join(here, path === "/" ? "index.html" : path)
-    readFile(file).then(
-      (content) => response.writeHead(200, { "content-type": types[extname(file)] ?? "text/plain" }).end(content),
-      () => response.writeHead(404).end("not found")
-    )
-  }).listen(port, "127.0.0.1", () => console.log(`serving http://127.0.0.1:${port}/`))
+  createServer(serveFile).listen(port, "127.0.0.1", () => console.log(`serving http://127.0.0.1:${port}/`))
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { values } = parseArgs({ options: { serve: { type: "string" } } })

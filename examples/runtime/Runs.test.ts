@@ -1,77 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schedule } from "effect"
+import { Effect } from "effect"
 import { Journal, KhalaMemory } from "khala"
-import { spawn } from "node:child_process"
-import { token } from "../../test/support/Khala.js"
+import { runtimeToken, startRuntime } from "../../test/support/ExampleRuntime.js"
 import { connectJoined, subscribeOk, waitUntil } from "../../test/support/PhoenixClient.js"
 import { postgresAvailable, testDatabase } from "../../test/support/Postgres.js"
-import { freePort, httpGet } from "../../test/support/Processes.js"
 import * as Runs from "./Runs.js"
 import * as Server from "./Server.js"
 
 const run = (status: Runs.Run["status"], version: number) =>
   new Runs.Run({ id: "run_1", orgId: "org_a", name: "build", status, version })
 
-const authSecret = "example-runtime-secret-0123456789abcdef"
-const clientToken = (org: string) => token({ org, scopes: [Runs.topic], kid: "example", secret: authSecret })
-
-/** The example runtime as its own process (`main.ts`), on the database given; the scope stops it. */
-const startRuntime = (databaseUrl: string) =>
-  Effect.gen(function*() {
-    const port = yield* freePort
-    let output = ""
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const child = spawn(process.execPath, ["--import", "tsx", new URL("./main.ts", import.meta.url).pathname], {
-          env: {
-            ...process.env,
-            DATABASE_URL: databaseUrl,
-            EXAMPLE_PORT: String(port),
-            EXAMPLE_AUTH_SECRET: authSecret
-          },
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-        child.stdout.on("data", (chunk) => (output += chunk))
-        child.stderr.on("data", (chunk) => (output += chunk))
-        return child
-      }),
-      // SIGTERM, as a deployment stops it; cut off if it has not exited after a few seconds
-      (child) =>
-        child.exitCode === null
-          ? Effect.async<void>((resume) => {
-            const kill = setTimeout(() => child.kill("SIGKILL"), 5_000)
-            child.once("exit", () => {
-              clearTimeout(kill)
-              resume(Effect.void)
-            })
-            child.kill("SIGTERM")
-          })
-          : Effect.void
-    )
-    yield* httpGet(`http://127.0.0.1:${port}/readyz`).pipe(
-      Effect.filterOrFail((r) => r.status === 200),
-      Effect.retry(Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(300))),
-      Effect.catchAll(() => Effect.dieMessage(`the example runtime did not start:\n${output}`))
-    )
-    const call = (method: string, path: string, body: unknown) =>
-      Effect.promise(() =>
-        fetch(`http://127.0.0.1:${port}${path}`, {
-          method,
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(body)
-        }).then(async (response) => {
-          const text = await response.text()
-          return { status: response.status, body: (text === "" ? undefined : JSON.parse(text)) as any }
-        })
-      ).pipe(
-        Effect.timeoutFail({
-          duration: "15 seconds",
-          onTimeout: () => new Error(`${method} ${path} got no answer:\n${output}`)
-        }),
-        Effect.orDie
-      )
-    return { port, child, call, output: () => output }
-  })
+const clientToken = (org: string) => runtimeToken(org, [Runs.topic])
 
 describe("example runtime", () => {
   // The runtime's own unit test: its projection on Khala's memory layers, no database needed.

@@ -13,7 +13,9 @@ const ExampleConfig = Config.all({
   port: Config.port("EXAMPLE_PORT").pipe(Config.withDefault(4100)),
   authSecret: Config.string("EXAMPLE_AUTH_SECRET"),
   databaseUrl: Config.redacted("DATABASE_URL").pipe(Config.option),
-  dataDir: Config.string("EXAMPLE_DATA_DIR").pipe(Config.withDefault("./.example-runtime"))
+  dataDir: Config.string("EXAMPLE_DATA_DIR").pipe(Config.withDefault("./.example-runtime")),
+  // the browser example's page, when it is served from another port: `http://127.0.0.1:8080`
+  corsOrigins: Config.array(Config.string(), "EXAMPLE_CORS_ORIGINS").pipe(Config.withDefault([]))
 })
 
 const program = Effect.gen(function*() {

@@ -52,12 +52,29 @@ export interface Connection {
   readonly close: (reason: string) => void
 }
 
-/** The socket URL of a server origin: `http(s)` becomes `ws(s)`, and the Phoenix socket path is appended. */
-export const socketUrl = (url: string): string => {
-  const base = url.replace(/^http(s?):/i, "ws$1:").replace(/\/+$/, "")
-  const path = /\/socket\/websocket$/.test(base) ? base : `${base}/socket/websocket`
-  return `${path}?vsn=2.0.0`
-}
+/**
+ * The server's base URL, without the Phoenix socket path a `phoenix` user may have given (`/socket`,
+ * `/socket/websocket`), a query or trailing slashes: socket and hydration paths are appended to it.
+ */
+const serverBase = (url: string): string =>
+  url.replace(/[?#].*$/, "").replace(/\/+$/, "").replace(/\/socket(?:\/websocket)?$/, "")
+
+/**
+ * The socket URL of a server URL given in either scheme: `http(s)` becomes `ws(s)`, and the Phoenix socket path is
+ * appended.
+ *
+ * @since 0.1.0
+ */
+export const socketUrl = (url: string): string =>
+  `${serverBase(url).replace(/^http(s?):/i, "ws$1:")}/socket/websocket?vsn=2.0.0`
+
+/**
+ * The HTTP base of hydration (protocol.md §6) for a server URL given in either scheme: on the same host and port as
+ * the socket.
+ *
+ * @since 0.1.0
+ */
+export const httpUrl = (url: string): string => serverBase(url).replace(/^ws(s?):/i, "http$1:")
 
 const bearerProtocol = (token: string) =>
   "base64url.bearer.phx." + btoa(token).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")

@@ -256,6 +256,30 @@ export const hydrateTopic = (
       return { documents, watermark: Math.max(newest, retentionFloor), epoch: null }
     }
     const prefix = filter === undefined ? undefined : filter.docKeyPrefix
+    // A journal reset between two pages makes the server refuse the listing's cursor (`stale_cursor`, protocol.md §6):
+    // the pages read so far belong to the old epoch, so the listing starts over, a few times at most.
+    for (let restarts = 0;; restarts++) {
+      const listed = yield* listTopic(http, topic, filter, prefix).pipe(
+        Micro.map((snapshot): Snapshot | undefined => snapshot),
+        Micro.catchIf(
+          (error) => error.code === "stale_cursor" && restarts < maxListingRestarts,
+          () => Micro.succeed(undefined)
+        )
+      )
+      if (listed !== undefined) return listed
+    }
+  })
+
+/** Times a listing starts over after its cursor went stale between pages. */
+const maxListingRestarts = 3
+
+const listTopic = (
+  http: HttpOptions,
+  topic: string,
+  filter: DocumentFilter | undefined,
+  prefix: string | undefined
+): Micro.Micro<Snapshot, HydrationFailed> =>
+  Micro.gen(function*() {
     const documents: Array<Document> = []
     let cursor: string | undefined
     let snapshot: { watermark: number; epoch: string | null } | undefined

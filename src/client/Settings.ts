@@ -7,6 +7,7 @@
 import * as Micro from "effect/Micro"
 import type { BackoffOptions } from "./Backoff.js"
 import type { WebSocketConstructor } from "./Connection.js"
+import { httpUrl } from "./Connection.js"
 import { TokenUnavailable } from "./Errors.js"
 import type { TopicCache } from "./TopicCache.js"
 import type { WatermarkStore } from "./WatermarkStore.js"
@@ -16,7 +17,10 @@ import { memoryStore } from "./WatermarkStore.js"
  * @since 0.1.0
  */
 export interface ClientOptions {
-  /** The server's origin: `https://sync.example.com` (or `wss://...`); socket and HTTP paths are appended. */
+  /**
+   * The server: `https://sync.example.com` (or `wss://...`, with or without a `/socket` path as `phoenix` users write
+   * it); the socket and hydration paths are appended.
+   */
   readonly url: string
   /**
    * Gives a token (protocol.md §8). Called at every connect and before the current token expires, so it should return a
@@ -94,9 +98,6 @@ export interface TopicRegistry {
   readonly topics: Map<string, TopicCache>
   onChange: (() => void) | undefined
 }
-
-/** The HTTP origin of a server URL given in either scheme. */
-const httpUrl = (url: string) => url.replace(/^ws(s?):/i, "http$1:").replace(/\/socket\/websocket\/?$/, "")
 
 /**
  * @since 0.1.0

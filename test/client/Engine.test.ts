@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { WebSocketConstructor } from "../../src/client/Connection.js"
+import { httpUrl, socketUrl } from "../../src/client/Connection.js"
 import { createClient } from "../../src/client/index.js"
 import { memoryStore } from "../../src/client/WatermarkStore.js"
 
@@ -57,6 +58,27 @@ describe("client engine", () => {
     await until(() => attempts.length === 2)
     await client.close()
     expect(client.state.getSnapshot().status).toBe("closed")
+  })
+
+  it("takes the server URL in either scheme, with or without the socket path phoenix users give", () => {
+    const forms = [
+      "https://sync.test",
+      "https://sync.test/",
+      "wss://sync.test/socket",
+      "wss://sync.test/socket/websocket",
+      "wss://sync.test/socket/websocket?vsn=2.0.0"
+    ]
+    for (const url of forms) {
+      expect([socketUrl(url), httpUrl(url)]).toEqual([
+        "wss://sync.test/socket/websocket?vsn=2.0.0",
+        "https://sync.test"
+      ])
+    }
+    // a server mounted under a path keeps it, for the socket and hydration alike
+    expect([socketUrl("http://h:4000/khala/socket"), httpUrl("ws://h:4000/khala/socket")]).toEqual([
+      "ws://h:4000/khala/socket/websocket?vsn=2.0.0",
+      "http://h:4000/khala"
+    ])
   })
 
   it("is in needs-auth while the token provider gives no token", async () => {

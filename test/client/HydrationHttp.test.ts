@@ -74,6 +74,27 @@ describe("HTTP hydration", () => {
     expect(calls.every((c) => c.authorization === "Bearer jwt")).toBe(true)
   })
 
+  it("starts a listing over when the journal is reset between its pages", async () => {
+    let listings = 0
+    const { calls, http } = scripted(({ url }) => {
+      const cursor = new URL(url).searchParams.get("cursor")
+      if (cursor === null) {
+        listings++
+        const epoch = `e${listings}`
+        return json({ snapshot_watermark: 9, epoch, documents: [wire(`a${listings}`, 1, 2)], next_cursor: epoch })
+      }
+      // the cursor of the first listing is of the old epoch
+      return cursor === "e1"
+        ? json({ code: "stale_cursor", message: "reset", reason: "epoch_changed" }, 400)
+        : json({ snapshot_watermark: 9, epoch: "e2", documents: [wire("b", 1, 3)], next_cursor: null })
+    })
+    const exit = await run(hydrateTopic(http, "t", undefined, 0))
+    expect(exit).toMatchObject({ _tag: "Success", value: { watermark: 9, epoch: "e2" } })
+    if (exit._tag !== "Success") return
+    expect(exit.value.documents.map((d) => d.docKey)).toEqual(["a2", "b"])
+    expect(calls).toHaveLength(4)
+  })
+
   it("asks batchGet at most 1000 keys at a time and answers every key, absent ones as undefined", async () => {
     const { calls, http } = scripted(({ body }) =>
       json({

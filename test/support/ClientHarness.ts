@@ -1,6 +1,7 @@
 /**
  * Fixtures of the client tests: a WebSocket that records every update watermark the client received (to check the
- * wire, where the client's version check would hide a replayed row), and a counting token provider.
+ * wire, where the client's version check would hide a replayed row), a `fetch` that records every hydration request
+ * (and can fail the next few, as a server under load would), and a counting token provider.
  */
 import { Effect } from "effect"
 import type pg from "pg"
@@ -26,6 +27,34 @@ export const recordingWebSocket = (log: WireLog): WebSocketConstructor =>
       })
     }
   } as unknown as WebSocketConstructor
+
+/** What `recordingFetch` saw, and its failure injection. */
+export interface FetchLog {
+  /** Every request, as `METHOD path?query` (the origin left out), in order; injected failures included. */
+  readonly requests: Array<string>
+  /** Answers the next `n` requests with 503 `internal` and `Retry-After: 0`, without reaching the server. */
+  readonly failNext: (n: number) => void
+  readonly fetch: typeof globalThis.fetch
+}
+
+/** The platform `fetch`, recording each request the client makes to the server's hydration endpoints. */
+export const recordingFetch = (): FetchLog => {
+  const requests: Array<string> = []
+  let failures = 0
+  const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url)
+    requests.push(`${init?.method ?? "GET"} ${url.pathname}${url.search}`)
+    if (failures > 0) {
+      failures--
+      return new Response(JSON.stringify({ code: "internal", message: "injected failure" }), {
+        status: 503,
+        headers: { "content-type": "application/json", "retry-after": "0" }
+      })
+    }
+    return globalThis.fetch(input, init)
+  }) as typeof globalThis.fetch
+  return { requests, failNext: (n) => void (failures = n), fetch }
+}
 
 /** A token provider that signs a fresh token per call and counts the calls. */
 export const countingTokens = (options: TokenOptions) => {

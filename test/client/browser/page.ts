@@ -1,5 +1,6 @@
 /**
- * The page the browser test loads: the bundled client with the IndexedDB store, following run summaries. It reports
+ * The page the browser test loads: the bundled client with the IndexedDB store, following run summaries, loading a
+ * first visit by hydration over HTTP (cross-origin: the page and the server are on different ports). It reports
  * to the test through `globalThis.khala`: the size at each notification (the first one is what IndexedDB restored),
  * whether the topic is synced, and every update watermark this page load received on the wire.
  */
@@ -36,7 +37,7 @@ const client = createClient({
   url: params.get("server")!,
   token: () => params.get("token")!,
   store: indexedDbStore({ name: "khala-browser-test" }),
-  initialLoad: "replay",
+  initialLoad: "hydrate",
   webSocket: RecordingWebSocket as unknown as WebSocketConstructor
 })
 client.state.subscribe(() => void (report.status = client.state.getSnapshot().status))
