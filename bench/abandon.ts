@@ -7,7 +7,7 @@
  * Figures: whether the server is still up after every round (and how many rounds it survived), the canary's missed
  * updates (must be 0), and its longest append→receive during the rounds against its p99 before them.
  */
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import WebSocket from "ws"
 import * as AuthJose from "../src/auth/AuthJose.js"
 import { benchDatabase } from "./publish.js"
@@ -37,10 +37,16 @@ const token = Effect.suspend(() => {
  * stops reading at once, so that the bench process spends nothing on the replays it is about to abandon and the
  * server's sends to it wait, as they do for a client that vanished.
  */
-const opened = (url: string, abandoned: boolean) =>
-  Effect.async<WebSocket>((resume) => {
+const opened = (url: string, abandoned: boolean): Effect.Effect<WebSocket> =>
+  Effect.async<WebSocket, Error>((resume) => {
     const ws = new WebSocket(url)
+    let open = false
+    // an upgrade refused with 503 (too many at once) is tried again, as clients do
+    ws.on("error", (error) => {
+      if (!open) resume(Effect.fail(error))
+    })
     ws.on("open", () => {
+      open = true
       ws.send(JSON.stringify(["1", "1", "sync:v1", "phx_join", {}]))
       ws.send(JSON.stringify(["1", "2", "sync:v1", "sync:subscribe", {
         topics,
@@ -49,8 +55,13 @@ const opened = (url: string, abandoned: boolean) =>
       if (abandoned) (ws as any)._socket.pause()
       resume(Effect.succeed(ws))
     })
-    ws.on("error", () => undefined)
-  })
+  }).pipe(
+    Effect.tapError(() => Effect.sync(() => refused++)),
+    Effect.retry(Schedule.spaced("100 millis")),
+    Effect.orDie
+  )
+
+let refused = 0
 
 export const abandonScenario = (options: AbandonOptions) =>
   Effect.gen(function*() {
@@ -106,7 +117,9 @@ export const abandonScenario = (options: AbandonOptions) =>
       for (const ws of sockets) ws.terminate()
       yield* Effect.sleep("2 seconds")
       if (alive()) survived++
-      console.error(`bench: abandon round ${round + 1}: ${((now() - startedAt) / 1000).toFixed(1)} s`)
+      console.error(
+        `bench: abandon round ${round + 1}: ${((now() - startedAt) / 1000).toFixed(1)} s, ${refused} upgrades retried`
+      )
     }
     yield* Effect.sleep("2 seconds")
     const publishedBefore = sent
