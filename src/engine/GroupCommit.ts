@@ -1,6 +1,7 @@
 import { Config, Duration, Effect, Exit, FiberSet, Schedule } from "effect"
 import type { PreparedUpdate } from "../services/Appender.js"
 import * as FairGate from "../services/FairGate.js"
+import * as Metrics from "../services/Metrics.js"
 import type { PublishError, PublishOutcome } from "../services/Publisher.js"
 import { durationWithin, integerWithin } from "../services/Settings.js"
 import type { StorageError } from "../services/StorageError.js"
@@ -99,6 +100,7 @@ export const make = (options: {
 
     const settle = (batch: ReadonlyArray<Pending>) =>
       write(batch.map((p) => p.update)).pipe(
+        Effect.tap(() => Effect.sync(() => Metrics.record(Metrics.groupCommitBatchSize, batch.length))),
         Effect.tap(options.committed),
         Effect.flatMap((outcomes) => Effect.sync(() => batch.forEach((p, i) => p.done(Exit.succeed(outcomes[i]!))))),
         Effect.catchAll((error) =>

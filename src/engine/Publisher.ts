@@ -7,6 +7,7 @@ import { appendedHeads, Publisher } from "../services/Publisher.js"
 import { Wakeups } from "../services/Wakeups.js"
 import * as GroupCommit from "./GroupCommit.js"
 import { prepareAll, prepareRemove, prepareUpdate } from "./PreparedUpdate.js"
+import * as PublishMetrics from "./PublishMetrics.js"
 
 /**
  * The runtime-facing `Publisher` over any storage's `Appender`: every update is validated and hashed in process
@@ -34,10 +35,14 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(appender.inTransaction, (inTransaction) =>
       inTransaction
         // the per-call path: the append belongs to the caller's commit
-        ? appender.appendOne(prepared)
+        ? PublishMetrics.timed(prepared.topic, "caller_transaction", appender.appendOne(prepared))
         : groupCommit.enabled
-        ? groupCommit.publish(prepared)
-        : Effect.tap(appender.appendOne(prepared), (outcome) => wakeups.committed(appendedHeads([outcome]))))
+        ? PublishMetrics.timed(prepared.topic, "group_commit", groupCommit.publish(prepared))
+        : PublishMetrics.timed(
+          prepared.topic,
+          "single",
+          Effect.tap(appender.appendOne(prepared), (outcome) => wakeups.committed(appendedHeads([outcome])))
+        ))
 
   return Publisher.of({
     publish: (update) => Effect.flatMap(prepareUpdate(update), append),

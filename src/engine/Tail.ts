@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import type { Batch } from "../services/Hub.js"
 import type { Journal, JournalRow, ReadOptions } from "../services/Journal.js"
 import { StaleCursor } from "../services/Journal.js"
+import * as Metrics from "../services/Metrics.js"
 import type { Sequencer } from "../services/Sequencer.js"
 import type { StorageError } from "../services/StorageError.js"
 import { UnknownTopic } from "../services/Topic.js"
@@ -49,6 +50,8 @@ export interface TailOptions {
   readonly read: ReadOptions
   readonly outage: Outage
 }
+
+const tailRead = Metrics.sourceLabel("tail")
 
 /**
  * Opens a topic's tail in the scope. It starts at the topic's head (subscribers replay what precedes it from the
@@ -116,6 +119,7 @@ export const open = (
         const from = lastRead
         const page = yield* retryStorage(options.journal.read(topic, from, options.page, options.read), options.outage)
           .pipe(Effect.catchTag("StaleCursor", (stale) => Effect.succeed(stale)))
+        Metrics.add(Metrics.journalReads, 1, tailRead)
         if (page instanceof StaleCursor) {
           // pruned past the tail: its live subscribers missed rows that are gone, so each re-reads and is told its
           // cursor is stale (I8); the tail goes on from the floor

@@ -11,6 +11,7 @@ import type { Documents } from "../services/Documents.js"
 import type { HeadSignals } from "../services/HeadSignals.js"
 import type { Hub as HubService } from "../services/Hub.js"
 import type { Journal } from "../services/Journal.js"
+import * as Metrics from "../services/Metrics.js"
 import type { Publisher as PublisherService } from "../services/Publisher.js"
 import type { RetentionStore } from "../services/RetentionStore.js"
 import { Sequencer } from "../services/Sequencer.js"
@@ -56,5 +57,9 @@ export const engine = <E, R>(
   storage: Layer.Layer<Storage, E, R>
 ): Layer.Layer<KhalaServices | Appender, E | ConfigError.ConfigError, R | HeadSignals> => {
   const wakeups = Wakeups.layer.pipe(Layer.provideMerge(storage))
-  return Layer.mergeAll(Hub.layer, Publisher.layer).pipe(Layer.provideMerge(wakeups))
+  // KHALA_METRICS is read first, so that nothing records when it is off
+  return Layer.mergeAll(Hub.layer, Publisher.layer).pipe(
+    Layer.provideMerge(wakeups),
+    Layer.provideMerge(Metrics.layerConfig)
+  )
 }
