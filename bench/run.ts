@@ -15,6 +15,7 @@ import { cpus, totalmem } from "node:os"
 import { parseArgs } from "node:util"
 import { bundleScenario } from "./bundle.js"
 import { fanoutScenario } from "./fanout.js"
+import { instrumentsScenario } from "./instruments.js"
 import { latencyScenario } from "./latency.js"
 import { memoryScenario } from "./memory.js"
 import { publishScenarios } from "./publish.js"
@@ -43,7 +44,10 @@ const { values } = parseArgs({
     "stalled-sockets": { type: "string", default: "200" },
     "stalled-seconds": { type: "string", default: "15" },
     "stalled-send-buffer": { type: "string" },
-    "storm-sockets": { type: "string", default: "3000" }
+    "storm-sockets": { type: "string", default: "3000" },
+    "instruments-subscribers": { type: "string", default: "100,1000" },
+    "instruments-seconds": { type: "string", default: "3" },
+    "instruments-rounds": { type: "string", default: "2" }
   }
 })
 
@@ -78,6 +82,12 @@ const options = {
     busySubscribers: positive("wakeup-subscribers", values["wakeup-subscribers"]),
     rate: positive("wakeup-rate", values["wakeup-rate"])
   },
+  instruments: {
+    subscribers: list("instruments-subscribers", values["instruments-subscribers"]),
+    seconds: positive("instruments-seconds", values["instruments-seconds"]),
+    writers: positive("writers", values.writers),
+    rounds: positive("instruments-rounds", values["instruments-rounds"])
+  },
   stalled: {
     sockets: Number(values["stalled-sockets"]),
     stormSockets: Number(values["storm-sockets"]),
@@ -96,6 +106,7 @@ const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> =
   memory: memoryScenario(options.memory),
   wakeup: wakeupScenario(options.wakeup),
   stalled: stalledScenario(options.stalled),
+  instruments: instrumentsScenario(options.instruments),
   bundle: bundleScenario
 }
 
