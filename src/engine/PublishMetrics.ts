@@ -1,5 +1,5 @@
 /**
- * What a publish records (design.md §9): its latency from the call to its durable outcome, by path, and its outcome by
+ * What a publish records (docs/metrics.md): its latency from the call to its durable outcome, by path, and its outcome by
  * topic.
  */
 import { Effect, Exit } from "effect"

@@ -1,6 +1,6 @@
 /**
  * `GET /metrics`: every instrument of Effect's metric registry (Khala's are in `services/Metrics.ts`) in the
- * Prometheus text exposition format, version 0.0.4 (design.md §9). The registry is the process's, so a runtime that
+ * Prometheus text exposition format, version 0.0.4 (docs/metrics.md). The registry is the process's, so a runtime that
  * records metrics of its own gets them served here too.
  */
 import { HttpRouter, HttpServerResponse } from "@effect/platform"

@@ -1,5 +1,5 @@
 /**
- * What a `sync:v1` session records (design.md §9): joined clients by version, subscriptions by topic, and the lag of
+ * What a `sync:v1` session records (docs/metrics.md): joined clients by version, subscriptions by topic, and the lag of
  * live batches from their commit to their write to the socket.
  */
 import type { MetricLabel, Scope } from "effect"

@@ -1,5 +1,5 @@
 /**
- * The send-buffer gauges (design.md §9), sampled: a socket's unsent bytes change with every write and every drain, so
+ * The send-buffer gauges (docs/metrics.md), sampled: a socket's unsent bytes change with every write and every drain, so
  * they are read from the sockets once a second instead of being tracked on the send path.
  */
 import type { Scope } from "effect"

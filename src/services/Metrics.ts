@@ -1,5 +1,5 @@
 /**
- * Khala's metrics (design.md §9): every instrument in one place, recorded where the engine, the storage and the server
+ * Khala's metrics (docs/metrics.md): every instrument in one place, recorded where the engine, the storage and the server
  * do the work, and exposed by the server's `GET /metrics`. Labels are bounded: topics (the catalog's), reasons (fixed
  * lists) and client versions (capped, see `clientLabels`); never a document key, an org or a user.
  *
