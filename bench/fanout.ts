@@ -33,7 +33,7 @@ export const khalaRun = (
   env: Record<string, string> = {}
 ) =>
   Effect.gen(function*() {
-    const publisher = yield* benchPublisher(url)
+    const publisher = yield* benchPublisher(url, undefined, env)
     const serve = yield* khalaServe(url, env)
     const socket = socketUrl(serve.port, yield* benchToken)
     yield* fleet.open({ url: socket, sockets: options.subscribers, resumeAfter: options.head, mode: "count" })

@@ -1,7 +1,8 @@
 /**
- * The cost of Khala's instruments (docs/metrics.md): the fan-out and group-commit publish scenarios with the metrics
- * recorded (the default) against the same scenarios with `KHALA_METRICS=false`, in interleaved rounds so that drift
- * of the machine spreads over both alike. The goal is an overhead of at most 5%.
+ * The cost of Khala's instruments (docs/metrics.md): the fan-out and group-commit publish scenarios with metrics
+ * recorded (the default) against `KHALA_METRICS=false`, and with tracing on (`KHALA_TRACING=true`: spans to the
+ * runtime's tracer, trace contexts on journal rows) against tracing off. The settings take turns in rotating order,
+ * after a discarded warm-up run, so that drift of the machine spreads over all alike. The goal is at most 5% each.
  */
 import { Effect } from "effect"
 import { clientFleet, processesFor } from "./clients.js"
@@ -17,53 +18,73 @@ export interface InstrumentsOptions {
   readonly rounds: number
 }
 
-const settings = (on: boolean) => ({ KHALA_METRICS: String(on) })
-/** Round i runs on then off, or off then on: neither setting always goes first. */
-const order = (round: number) => (round % 2 === 0 ? [true, false] : [false, true])
+const variants = {
+  bare: { KHALA_METRICS: "false", KHALA_TRACING: "false" },
+  metrics: { KHALA_METRICS: "true", KHALA_TRACING: "false" },
+  traced: { KHALA_METRICS: "true", KHALA_TRACING: "true" }
+} as const
+type Variant = keyof typeof variants
+const names = Object.keys(variants) as Array<Variant>
+
+/** Runs `measure` for every variant, `rounds` times in rotating order after one warm-up; the mean of each. */
+const compare = (rounds: number, measure: (settings: Record<string, string>) => Effect.Effect<number, unknown>) =>
+  Effect.gen(function*() {
+    yield* measure(variants.metrics)
+    const totals: Record<Variant, number> = { bare: 0, metrics: 0, traced: 0 }
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < names.length; i++) {
+        const name = names[(i + round) % names.length]!
+        totals[name] += (yield* measure(variants[name])) / rounds
+      }
+    }
+    return totals
+  })
+
+const pair = (scenario: string, what: string, unit: string, totals: Record<Variant, number>): Array<Figure> => [
+  figure({
+    scenario,
+    figure: `${what} with metrics`,
+    unit,
+    value: totals.metrics,
+    baseline: "KHALA_METRICS=false",
+    baselineValue: totals.bare
+  }),
+  figure({
+    scenario,
+    figure: `${what} with metrics and tracing`,
+    unit,
+    value: totals.traced,
+    baseline: "metrics, tracing off",
+    baselineValue: totals.metrics
+  })
+]
 
 export const instrumentsScenario = (options: InstrumentsOptions) =>
   Effect.gen(function*() {
     const { url } = yield* benchDatabase
     const fleet = yield* clientFleet(processesFor(Math.max(...options.subscribers)))
-    const figures: Array<Figure> = []
+    let figures: Array<Figure> = []
     let head = 0
     for (const subscribers of options.subscribers) {
-      const totals = { on: 0, off: 0 }
-      for (let round = 0; round < options.rounds; round++) {
-        for (const on of order(round)) {
-          const run = yield* khalaRun(fleet, url, { subscribers, seconds: options.seconds, head }, settings(on))
+      const totals = yield* compare(options.rounds, (settings) =>
+        Effect.map(khalaRun(fleet, url, { subscribers, seconds: options.seconds, head }, settings), (run) => {
           head = run.head
-          totals[on ? "on" : "off"] += run.rate / options.rounds
-        }
-      }
-      figures.push(figure({
-        scenario: `fan-out, ${subscribers} subscriber${
-          subscribers === 1 ? "" : "s"
-        }, ${options.seconds} s × ${options.rounds}`,
-        figure: "delivered updates/s with metrics",
-        unit: "updates/s",
-        value: totals.on,
-        baseline: "KHALA_METRICS=false",
-        baselineValue: totals.off
-      }))
+          return run.rate
+        }))
+      const scenario = `fan-out, ${subscribers} subscriber${subscribers === 1 ? "" : "s"}, ${options.seconds} s × ` +
+        `${options.rounds}`
+      figures = figures.concat(pair(scenario, "delivered updates/s", "updates/s", totals))
     }
-    const publish = { on: 0, off: 0 }
-    for (let round = 0; round < options.rounds; round++) {
-      for (const on of order(round)) {
-        const perSecond = yield* publishLoop(options.writers, options.seconds, 64).pipe(
-          Effect.provide(khalaLayer(url, options.writers + 2, true, settings(on)))
-        )
-        publish[on ? "on" : "off"] += perSecond / options.rounds
-      }
-    }
-    figures.push(figure({
-      scenario:
+    const publish = yield* compare(options.rounds, (settings) =>
+      publishLoop(options.writers, options.seconds, 64).pipe(
+        Effect.provide(khalaLayer(url, options.writers + 2, true, settings))
+      ))
+    return figures.concat(
+      pair(
         `publish, one topic, ${options.writers} writers × 64 in flight, ${options.seconds} s × ${options.rounds}`,
-      figure: "Publisher.publish with group commit, with metrics",
-      unit: "publishes/s",
-      value: publish.on,
-      baseline: "KHALA_METRICS=false",
-      baselineValue: publish.off
-    }))
-    return figures
+        "Publisher.publish with group commit",
+        "publishes/s",
+        publish
+      )
+    )
   }).pipe(Effect.scoped)

@@ -4,6 +4,7 @@ import type { PreparedUpdate } from "../services/Appender.js"
 import { Appender } from "../services/Appender.js"
 import type { PublishOutcome } from "../services/Publisher.js"
 import { appendedHeads, Publisher } from "../services/Publisher.js"
+import * as Tracing from "../services/Tracing.js"
 import { Wakeups } from "../services/Wakeups.js"
 import * as GroupCommit from "./GroupCommit.js"
 import { prepareAll, prepareRemove, prepareUpdate } from "./PreparedUpdate.js"
@@ -44,10 +45,32 @@ export const make = Effect.gen(function*() {
           Effect.tap(appender.appendOne(prepared), (outcome) => wakeups.committed(appendedHeads([outcome])))
         ))
 
+  // Traced, a publish is a producer span under the caller's current span, and its journal row carries the span's
+  // context (docs/metrics.md, "Traces").
+  const appendTraced = (prepared: PreparedUpdate) =>
+    Tracing.isTracing()
+      ? Effect.withSpan(
+        Effect.flatMap(Tracing.currentTraceparent, (traceContext) => append({ ...prepared, traceContext })),
+        "khala.publish",
+        { kind: "producer", attributes: { "khala.topic": prepared.topic, "khala.deleted": prepared.deleted } }
+      )
+      : append(prepared)
+
   return Publisher.of({
-    publish: (update) => Effect.flatMap(prepareUpdate(update), append),
-    publishAll: (updates) => Effect.flatMap(prepareAll(updates), appender.appendAll).pipe(Effect.tap(signal)),
-    remove: (update) => Effect.flatMap(prepareRemove(update), append)
+    publish: (update) => Effect.flatMap(prepareUpdate(update), appendTraced),
+    publishAll: (updates) =>
+      Effect.flatMap(prepareAll(updates), (prepared) =>
+        Tracing.isTracing()
+          ? Effect.withSpan(
+            Effect.flatMap(
+              Tracing.currentTraceparent,
+              (traceContext) => appender.appendAll(prepared, { traceContext })
+            ),
+            "khala.publish_all",
+            { kind: "producer", attributes: { "khala.updates": prepared.length } }
+          )
+          : appender.appendAll(prepared)).pipe(Effect.tap(signal)),
+    remove: (update) => Effect.flatMap(prepareRemove(update), appendTraced)
   })
 })
 

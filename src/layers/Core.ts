@@ -17,6 +17,7 @@ import type { RetentionStore } from "../services/RetentionStore.js"
 import { Sequencer } from "../services/Sequencer.js"
 import type { StorageError } from "../services/StorageError.js"
 import type { TopicRegistration } from "../services/Topic.js"
+import * as Tracing from "../services/Tracing.js"
 import type { Wakeups as WakeupsService } from "../services/Wakeups.js"
 
 /** Every service Khala's core offers a runtime. */
@@ -60,6 +61,6 @@ export const engine = <E, R>(
   // KHALA_METRICS is read first, so that nothing records when it is off
   return Layer.mergeAll(Hub.layer, Publisher.layer).pipe(
     Layer.provideMerge(wakeups),
-    Layer.provideMerge(Metrics.layerConfig)
+    Layer.provideMerge(Layer.merge(Metrics.layerConfig, Tracing.layerConfig))
   )
 }

@@ -2,16 +2,26 @@
  * What a `sync:v1` session records (docs/metrics.md): joined clients by version, subscriptions by topic, and the lag of
  * live batches from their commit to their write to the socket.
  */
-import type { MetricLabel, Scope } from "effect"
-import { Effect } from "effect"
+import type { MetricLabel, Scope, Tracer } from "effect"
+import { Effect, Exit } from "effect"
 import type { Batch } from "../services/Hub.js"
 import * as Metrics from "../services/Metrics.js"
+import * as Tracing from "../services/Tracing.js"
 
 /**
- * Records the write of a live batch to one socket: the lag of its oldest row, from the row's commit (`inserted_at`,
+ * Records the write of a live batch to one socket (and traces it, when tracing is on): the lag of its oldest row, from the row's commit (`inserted_at`,
  * the database's clock) to now (this process's clock; skew between them shows here too).
  */
-export const liveWritten = (batch: Batch): void => {
+export const liveWritten = (batch: Batch, tracer: Tracer.Tracer): void => {
+  if (Tracing.isTracing()) {
+    // traced: the write of the batch to this socket, under the publishes of its rows (docs/metrics.md, "Traces")
+    const now = Tracing.nowNanos()
+    Tracing.startRowSpan(tracer, "khala.socket_write", batch.updates, now, {
+      "khala.topic": batch.topic,
+      "khala.rows": batch.updates.length,
+      "khala.through": batch.through
+    })?.end(now, Exit.void)
+  }
   const oldest = batch.updates[0]
   if (oldest === undefined || !Metrics.isRecording()) return
   Metrics.record(

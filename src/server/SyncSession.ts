@@ -116,6 +116,7 @@ export const makeSession = (options: {
     // one fiber per subscribed topic, interrupted with the socket's scope
     const fibers = yield* FiberMap.make<string>()
     const clientMetrics = yield* SessionMetrics.client
+    const tracer = yield* Effect.tracer
 
     const sendFrame = (frame: Frame) => socket.send(PhoenixFrame.encodeFrame(frame))
     const replyOk = (frame: Frame, response: unknown) =>
@@ -189,7 +190,7 @@ export const makeSession = (options: {
         byKey.set(key, frames)
       }
       if (!socket.offer(frames)) return false
-      SessionMetrics.liveWritten(batch)
+      SessionMetrics.liveWritten(batch, tracer)
       // Only once the frames are queued: a heartbeat must never report a watermark ahead of the updates sent before
       // it, or a client persisting it would skip them (protocol.md §5).
       subscription.through = batch.through

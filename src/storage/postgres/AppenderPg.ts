@@ -75,10 +75,26 @@ export const make = Effect.gen(function*() {
         )
         : statement)
 
+  // A traced append sets the trace context the journal rows take by default (migration 6) in its own transaction,
+  // or in the caller's, where the setting lasts until that transaction ends.
+  const traced = <A, E>(traceContext: string | undefined, statement: Effect.Effect<A, E>) =>
+    traceContext === undefined
+      ? statement
+      : sql.withTransaction(
+        Effect.zipRight(
+          sql`select set_config('khala.trace_context', ${traceContext}, true)`.pipe(Effect.mapError(toStorageError)),
+          statement
+        )
+      ).pipe(Effect.mapError((error) => error instanceof SqlError ? toStorageError(error) : error))
+
   return Appender.of({
     inTransaction,
-    appendOne: publishOne,
-    appendAll: (updates, options) => isolated(publishBatch(updates, options?.lockWaitMs))
+    appendOne: (update) => traced(update.traceContext, publishOne(update)),
+    appendAll: (updates, options) =>
+      traced(
+        options?.traceContext ?? updates[0]?.traceContext,
+        isolated(publishBatch(updates, options?.lockWaitMs))
+      )
   })
 })
 
