@@ -46,7 +46,9 @@ const memoryTracer = () => {
         },
         attribute: (key, value) => void attributes.set(key, value),
         event: () => undefined,
-        addLinks: (more) => void allLinks.push(...more)
+        addLinks: (more) => {
+          for (const link of more) allLinks.push(link)
+        }
       }
       return span
     },
