@@ -30,12 +30,17 @@ export const layerConfig: Layer.Layer<never> = Layer.effectDiscard(
   Effect.flatMap(
     Effect.orElseSucceed(TracingConfig, () => undefined),
     (config) =>
-      Effect.sync(() => {
+      Effect.gen(function*() {
         if (config === undefined) return
-        tracing = Option.getOrElse(
-          config.enabled,
-          () => Option.isSome(config.khalaEndpoint) || Option.isSome(config.otelEndpoint)
-        )
+        const endpoint = Option.orElse(config.khalaEndpoint, () => config.otelEndpoint)
+        tracing = Option.getOrElse(config.enabled, () => Option.isSome(endpoint))
+        if (tracing && Option.isSome(endpoint)) {
+          // the exporter is the runtime's layer: say so, rather than let an operator wait for traces that never come
+          yield* Effect.logInfo(
+            "tracing on: spans go to the runtime's Effect tracer, which must export them to the OTLP endpoint " +
+              "(an @effect/opentelemetry layer); without one they are dropped"
+          )
+        }
       })
   )
 )
