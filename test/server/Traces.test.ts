@@ -4,12 +4,14 @@
  * journal row carries.
  */
 import { HttpServer } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import type { Exit } from "effect"
 import { ConfigProvider, Context, Effect, Layer, Option, Redacted, Tracer } from "effect"
 import pg from "pg"
 import * as KhalaPg from "../../src/layers/KhalaPg.js"
 import * as KhalaServer from "../../src/server/KhalaServer.js"
+import * as Metrics from "../../src/services/Metrics.js"
 import { Publisher } from "../../src/services/Publisher.js"
 import * as Tracing from "../../src/services/Tracing.js"
 import { authLayer } from "../support/InProcess.js"
@@ -112,22 +114,23 @@ describe.skipIf(!postgresAvailable)("traces", () => {
       expect(commit.attributes.get("khala.batch_size")).toBe(1)
 
       // the journal row carries the commit's context, and node B reads it back from the database
-      const row = yield* Effect.acquireUseRelease(
-        Effect.promise(async () => {
-          const c = new pg.Client({ connectionString: db.url })
-          await c.connect()
-          return c
-        }),
-        (c) =>
-          Effect.promise(() =>
-            c.query<{ trace_context: string | null }>(
-              "select trace_context from khala.sync_stream_events where topic = $1 and watermark = 1",
-              [runs]
-            )
-          ),
-        (c) => Effect.promise(() => c.end())
-      )
-      expect(row.rows[0]?.trace_context).toBe(Tracing.traceparent(commit))
+      const traceContextOf = (watermark: number) =>
+        Effect.acquireUseRelease(
+          Effect.promise(async () => {
+            const c = new pg.Client({ connectionString: db.url })
+            await c.connect()
+            return c
+          }),
+          (c) =>
+            Effect.promise(() =>
+              c.query<{ trace_context: string | null }>(
+                "select trace_context from khala.sync_stream_events where topic = $1 and watermark = $2",
+                [runs, watermark]
+              )
+            ),
+          (c) => Effect.promise(() => c.end())
+        ).pipe(Effect.map((result) => result.rows[0]?.trace_context))
+      expect(yield* traceContextOf(1)).toBe(Tracing.traceparent(commit))
 
       // Node A has no subscriber, so the only tail that read the row is node B's
       yield* Effect.sleep("100 millis")
@@ -140,6 +143,34 @@ describe.skipIf(!postgresAvailable)("traces", () => {
       expect(writes.length).toBe(1)
       expect(writes[0]!.traceId).toBe(request.traceId)
       expect(parentId(writes[0]!)).toBe(commit.spanId)
+
+      // Inside the runtime's own transaction the row carries the publish's own context
+      yield* Effect.flatMap(Publisher, (publisher) =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql.withTransaction(
+            publisher.publish({ topic: runs, docKey: "d2", docVersion: 1, orgId: "org_a", payload: { n: 2 } })
+          ))).pipe(Effect.withSpan("runtime.transaction"), Effect.provide(a.context))
+      yield* client.waitForWatermark(runs, 2)
+      const inTransaction = named("khala.publish").find((s) =>
+        s.attributes.get("khala.topic") === runs && s !== publish
+      )!
+      // under the caller's span (through the SQL client's transaction span)
+      expect(inTransaction.traceId).toBe(named("runtime.transaction")[0]!.traceId)
+      expect(yield* traceContextOf(2)).toBe(Tracing.traceparent(inTransaction))
+      // and a row published untraced carries none
+      yield* Tracing.setTracing(false)
+      yield* Effect.flatMap(
+        Publisher,
+        (publisher) =>
+          publisher.publish({ topic: runs, docKey: "d3", docVersion: 1, orgId: "org_a", payload: { n: 3 } })
+      ).pipe(
+        Effect.provide(a.context)
+      )
+      expect(yield* traceContextOf(3)).toBeNull()
+
+      // node A hinted node B over NOTIFY (both count in this one process)
+      expect(Metrics.notifySent.unsafeValue([]).count).toBeGreaterThanOrEqual(1)
+      expect(Metrics.notifyReceived.unsafeValue([]).count).toBeGreaterThanOrEqual(1)
     })).pipe(Effect.withTracer(tracer))
   }, 30_000)
 })
