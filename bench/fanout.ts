@@ -26,10 +26,15 @@ const deliveredPerSecond = (report: { readonly received: number; readonly lastAt
   report.received === 0 ? 0 : report.received / ((report.lastAt - startedAt) / 1000)
 
 /** Khala: the bench process publishes batches as fast as it can; the subscribers count what arrives. */
-const khalaRun = (fleet: Fleet, url: string, options: { subscribers: number; seconds: number; head: number }) =>
+export const khalaRun = (
+  fleet: Fleet,
+  url: string,
+  options: { subscribers: number; seconds: number; head: number },
+  env: Record<string, string> = {}
+) =>
   Effect.gen(function*() {
-    const publisher = yield* benchPublisher(url)
-    const serve = yield* khalaServe(url)
+    const publisher = yield* benchPublisher(url, undefined, env)
+    const serve = yield* khalaServe(url, env)
     const socket = socketUrl(serve.port, yield* benchToken)
     yield* fleet.open({ url: socket, sockets: options.subscribers, resumeAfter: options.head, mode: "count" })
     yield* fleet.reset

@@ -100,15 +100,20 @@ const rawPerCall = (url: string, writers: number, seconds: number) =>
   })
 
 /** The core over the bench database, with the group commit on or off. */
-const khalaLayer = (url: string, connections: number, groupCommit: boolean) =>
+export const khalaLayer = (
+  url: string,
+  connections: number,
+  groupCommit: boolean,
+  settings: Record<string, string> = {}
+) =>
   KhalaPg.layer().pipe(
     Layer.provideMerge(KhalaPg.layerPgClient({ url: Redacted.make(url), maxConnections: connections })),
     Layer.provide(Layer.setConfigProvider(
-      ConfigProvider.fromMap(new Map([["KHALA_GROUP_COMMIT", String(groupCommit)]]))
+      ConfigProvider.fromMap(new Map([["KHALA_GROUP_COMMIT", String(groupCommit)], ...Object.entries(settings)]))
     ))
   )
 
-const publishLoop = (writers: number, seconds: number, inFlight: number) =>
+export const publishLoop = (writers: number, seconds: number, inFlight: number) =>
   Effect.flatMap(Publisher, (publisher) =>
     rate(writers * inFlight, seconds, (w, i) =>
       publisher.publish({

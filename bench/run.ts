@@ -17,6 +17,7 @@ import { abandonScenario } from "./abandon.js"
 import { bundleScenario } from "./bundle.js"
 import { fanoutScenario } from "./fanout.js"
 import { hydrationScenario } from "./hydration.js"
+import { instrumentsScenario } from "./instruments.js"
 import { latencyScenario } from "./latency.js"
 import { memoryScenario } from "./memory.js"
 import { publishScenarios } from "./publish.js"
@@ -54,7 +55,10 @@ const { values } = parseArgs({
     "storm-sockets": { type: "string", default: "3000" },
     "abandon-sockets": { type: "string", default: "3000" },
     "abandon-rows": { type: "string", default: "50000" },
-    "abandon-rounds": { type: "string", default: "3" }
+    "abandon-rounds": { type: "string", default: "3" },
+    "instruments-subscribers": { type: "string", default: "100,1000" },
+    "instruments-seconds": { type: "string", default: "3" },
+    "instruments-rounds": { type: "string", default: "2" }
   }
 })
 
@@ -97,6 +101,12 @@ const options = {
     busySubscribers: positive("wakeup-subscribers", values["wakeup-subscribers"]),
     rate: positive("wakeup-rate", values["wakeup-rate"])
   },
+  instruments: {
+    subscribers: list("instruments-subscribers", values["instruments-subscribers"]),
+    seconds: positive("instruments-seconds", values["instruments-seconds"]),
+    writers: positive("writers", values.writers),
+    rounds: positive("instruments-rounds", values["instruments-rounds"])
+  },
   stalled: {
     sockets: Number(values["stalled-sockets"]),
     stormSockets: Number(values["storm-sockets"]),
@@ -122,6 +132,7 @@ const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> =
   wakeup: wakeupScenario(options.wakeup),
   stalled: stalledScenario(options.stalled),
   abandon: abandonScenario(options.abandon),
+  instruments: instrumentsScenario(options.instruments),
   bundle: bundleScenario
 }
 

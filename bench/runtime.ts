@@ -3,7 +3,7 @@
  * on its own connections, and the `khala serve` under test learns of the appends as it would of a runtime's (its
  * NOTIFY hints and its polling).
  */
-import { Context, Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Redacted } from "effect"
 import * as KhalaPg from "../src/layers/KhalaPg.js"
 import type { PublishOutcome, PublishUpdate } from "../src/services/Publisher.js"
 import { Publisher } from "../src/services/Publisher.js"
@@ -12,10 +12,16 @@ import { benchPayload, now, orgId, topic } from "./workload.js"
 type PublisherService = Context.Tag.Service<typeof Publisher>
 
 /** A `Publisher` over `url`, for as long as the current scope. */
-export const benchPublisher = (url: string, connections = 10) =>
+export const benchPublisher = (url: string, connections = 10, settings: Record<string, string> = {}) =>
   Layer.build(
     KhalaPg.layer().pipe(
-      Layer.provideMerge(KhalaPg.layerPgClient({ url: Redacted.make(url), maxConnections: connections }))
+      Layer.provideMerge(KhalaPg.layerPgClient({ url: Redacted.make(url), maxConnections: connections })),
+      // settings over the environment's
+      Layer.provide(Layer.setConfigProvider(
+        ConfigProvider.fromMap(new Map(Object.entries(settings))).pipe(
+          ConfigProvider.orElse(() => ConfigProvider.fromEnv())
+        )
+      ))
     )
   ).pipe(Effect.map((context) => Context.get(context, Publisher)), Effect.orDie)
 

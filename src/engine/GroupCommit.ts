@@ -1,9 +1,12 @@
-import { Config, Duration, Effect, Exit, FiberSet, Schedule } from "effect"
+import type { Tracer } from "effect"
+import { Config, Duration, Effect, Exit, FiberSet, Option, Schedule } from "effect"
 import type { PreparedUpdate } from "../services/Appender.js"
 import * as FairGate from "../services/FairGate.js"
+import * as Metrics from "../services/Metrics.js"
 import type { PublishError, PublishOutcome } from "../services/Publisher.js"
 import { durationWithin, integerWithin } from "../services/Settings.js"
 import type { StorageError } from "../services/StorageError.js"
+import * as Tracing from "../services/Tracing.js"
 import { backoff } from "./Supervised.js"
 
 export const GroupCommitConfig = Config.all({
@@ -58,6 +61,20 @@ const isBusy = (error: PublishError): error is StorageError => error._tag === "S
 const conflictRetries = 5
 
 /**
+ * The span of one shared transaction: a child of its first publish's span, linked to the others' (docs/metrics.md,
+ * "Traces"); its trace context is the one the batch's journal rows carry.
+ */
+const withCommitSpan = <A, E, R>(batch: ReadonlyArray<Pending>, effect: Effect.Effect<A, E, R>) => {
+  const spans = batch.flatMap((p) => Option.toArray(Tracing.fromTraceparent(p.update.traceContext)))
+  return Effect.withSpan(effect, "khala.group_commit", {
+    kind: "internal",
+    ...(spans.length === 0 ? {} : { parent: spans[0] }),
+    links: spans.slice(1).map((span): Tracer.SpanLink => ({ _tag: "SpanLink", span, attributes: {} })),
+    attributes: { "khala.topic": batch[0]?.update.topic, "khala.batch_size": batch.length }
+  })
+}
+
+/**
  * Group commit: publishes made concurrently, outside any caller's transaction, are gathered per topic and written
  * by one `publish_batch` transaction each, so one commit flush serves many of them. Each caller is resolved with its
  * own outcome only once its batch has committed.
@@ -71,7 +88,7 @@ const conflictRetries = 5
 export const make = (options: {
   readonly publishBatch: (
     updates: ReadonlyArray<PreparedUpdate>,
-    options: { readonly lockWaitMs: number }
+    options: { readonly lockWaitMs: number; readonly traceContext?: string | undefined }
   ) => Effect.Effect<ReadonlyArray<PublishOutcome>, PublishError>
   readonly publishOne: (update: PreparedUpdate) => Effect.Effect<PublishOutcome, PublishError>
   /** Runs after a batch committed, with its outcomes (wake-ups). */
@@ -85,10 +102,10 @@ export const make = (options: {
     // bounds the publishes waiting in every lane together: beyond it, publishers wait for room
     const room = FairGate.make(config.queue)
 
-    const write = (batch: ReadonlyArray<PreparedUpdate>) =>
+    const write = (batch: ReadonlyArray<PreparedUpdate>, traceContext: string | undefined) =>
       Effect.flatMap(Schedule.driver(backoff("1 second")), (busy) => {
         const attempt = (conflicts: number): Effect.Effect<ReadonlyArray<PublishOutcome>, PublishError> =>
-          Effect.catchAll(options.publishBatch(batch, { lockWaitMs }), (error) =>
+          Effect.catchAll(options.publishBatch(batch, { lockWaitMs, traceContext }), (error) =>
             isBusy(error)
               ? Effect.zipRight(Effect.ignore(busy.next(undefined)), Effect.suspend(() => attempt(conflicts)))
               : isConflict(error) && conflicts < conflictRetries
@@ -98,7 +115,11 @@ export const make = (options: {
       })
 
     const settle = (batch: ReadonlyArray<Pending>) =>
-      write(batch.map((p) => p.update)).pipe(
+      Effect.flatMap(
+        Tracing.isTracing() ? Tracing.currentTraceparent : Effect.succeed(undefined),
+        (traceContext) => write(batch.map((p) => p.update), traceContext)
+      ).pipe(
+        Effect.tap(() => Effect.sync(() => Metrics.record(Metrics.groupCommitBatchSize, batch.length))),
         Effect.tap(options.committed),
         Effect.flatMap((outcomes) => Effect.sync(() => batch.forEach((p, i) => p.done(Exit.succeed(outcomes[i]!))))),
         Effect.catchAll((error) =>
@@ -114,7 +135,8 @@ export const make = (options: {
             : Effect.sync(() => batch.forEach((p) => p.done(Exit.fail(error))))
         ),
         // a defect must not leave callers waiting for ever
-        Effect.catchAllCause((cause) => Effect.sync(() => batch.forEach((p) => p.done(Exit.failCause(cause)))))
+        Effect.catchAllCause((cause) => Effect.sync(() => batch.forEach((p) => p.done(Exit.failCause(cause))))),
+        (settling) => Tracing.isTracing() ? Effect.suspend(() => withCommitSpan(batch, settling)) : settling
       )
 
     /** Takes the lane's next batch: up to `maxBatch` publishes and `maxBatchBytes` of payload, at least one. */

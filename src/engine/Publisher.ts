@@ -4,9 +4,11 @@ import type { PreparedUpdate } from "../services/Appender.js"
 import { Appender } from "../services/Appender.js"
 import type { PublishOutcome } from "../services/Publisher.js"
 import { appendedHeads, Publisher } from "../services/Publisher.js"
+import * as Tracing from "../services/Tracing.js"
 import { Wakeups } from "../services/Wakeups.js"
 import * as GroupCommit from "./GroupCommit.js"
 import { prepareAll, prepareRemove, prepareUpdate } from "./PreparedUpdate.js"
+import * as PublishMetrics from "./PublishMetrics.js"
 
 /**
  * The runtime-facing `Publisher` over any storage's `Appender`: every update is validated and hashed in process
@@ -34,15 +36,41 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(appender.inTransaction, (inTransaction) =>
       inTransaction
         // the per-call path: the append belongs to the caller's commit
-        ? appender.appendOne(prepared)
+        ? PublishMetrics.timed(prepared.topic, "caller_transaction", appender.appendOne(prepared))
         : groupCommit.enabled
-        ? groupCommit.publish(prepared)
-        : Effect.tap(appender.appendOne(prepared), (outcome) => wakeups.committed(appendedHeads([outcome]))))
+        ? PublishMetrics.timed(prepared.topic, "group_commit", groupCommit.publish(prepared))
+        : PublishMetrics.timed(
+          prepared.topic,
+          "single",
+          Effect.tap(appender.appendOne(prepared), (outcome) => wakeups.committed(appendedHeads([outcome])))
+        ))
+
+  // Traced, a publish is a producer span under the caller's current span, and its journal row carries the span's
+  // context (docs/metrics.md, "Traces").
+  const appendTraced = (prepared: PreparedUpdate) =>
+    Tracing.isTracing()
+      ? Effect.withSpan(
+        Effect.flatMap(Tracing.currentTraceparent, (traceContext) => append({ ...prepared, traceContext })),
+        "khala.publish",
+        { kind: "producer", attributes: { "khala.topic": prepared.topic, "khala.deleted": prepared.deleted } }
+      )
+      : append(prepared)
 
   return Publisher.of({
-    publish: (update) => Effect.flatMap(prepareUpdate(update), append),
-    publishAll: (updates) => Effect.flatMap(prepareAll(updates), appender.appendAll).pipe(Effect.tap(signal)),
-    remove: (update) => Effect.flatMap(prepareRemove(update), append)
+    publish: (update) => Effect.flatMap(prepareUpdate(update), appendTraced),
+    publishAll: (updates) =>
+      Effect.flatMap(prepareAll(updates), (prepared) =>
+        Tracing.isTracing()
+          ? Effect.withSpan(
+            Effect.flatMap(
+              Tracing.currentTraceparent,
+              (traceContext) => appender.appendAll(prepared, { traceContext })
+            ),
+            "khala.publish_all",
+            { kind: "producer", attributes: { "khala.updates": prepared.length } }
+          )
+          : appender.appendAll(prepared)).pipe(Effect.tap(signal)),
+    remove: (update) => Effect.flatMap(prepareRemove(update), appendTraced)
   })
 })
 

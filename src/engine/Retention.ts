@@ -3,6 +3,7 @@ import { Clock, Config, Duration, Effect, Layer, Option } from "effect"
 import { TopicCatalog } from "../protocol/TopicCatalog.js"
 import type { PruneResult } from "../services/Journal.js"
 import { Journal } from "../services/Journal.js"
+import * as Metrics from "../services/Metrics.js"
 import { RetentionStore } from "../services/RetentionStore.js"
 import { Sequencer } from "../services/Sequencer.js"
 import { durationWithin } from "../services/Settings.js"
@@ -54,6 +55,34 @@ export const runOnce: Effect.Effect<RetentionRun, StorageError, TopicCatalog | S
   })
 
 /**
+ * Sets the retention gauges of the catalog's registered topics: the floor, and the age of the oldest row still in the
+ * journal (one single-row read per topic), so that an alert sees a topic whose retention stopped running.
+ */
+export const observe: Effect.Effect<void, StorageError, TopicCatalog | Sequencer | Journal> = Effect.gen(function*() {
+  if (!Metrics.isRecording()) return
+  const catalog = yield* TopicCatalog
+  const sequencer = yield* Sequencer
+  const journal = yield* Journal
+  const positions = yield* sequencer.positions(catalog.topics.map((t) => t.wireName))
+  const now = yield* Clock.currentTimeMillis
+  for (const position of positions) {
+    const labels = Metrics.topicLabel(position.topic)
+    Metrics.record(Metrics.retentionFloor, position.retentionFloor, labels)
+    const page = yield* journal.read(position.topic, position.retentionFloor, 1).pipe(
+      // pruned or unregistered since the listing: the next run tells
+      Effect.catchTags({ StaleCursor: () => Effect.void, UnknownTopic: () => Effect.void })
+    )
+    if (page === undefined) continue
+    const oldest = page.rows[0]
+    Metrics.record(
+      Metrics.oldestRetainedAge,
+      oldest === undefined ? 0 : (now - oldest.insertedAt.getTime()) / 1000,
+      labels
+    )
+  }
+})
+
+/**
  * Retention on a schedule, for the scope: a run every `KHALA_RETENTION_INTERVAL`, skipped while another node runs
  * one; a failed run is logged once per outage and tried again at the next interval.
  */
@@ -73,10 +102,13 @@ export const layer: Layer.Layer<
         Effect.catchAll((error) => Effect.as(outage.failed(error), Option.none()))
       )
       for (const result of Option.getOrElse(run, () => [])) {
+        Metrics.add(Metrics.retentionPruned, result.deleted, Metrics.topicLabel(result.topic))
         yield* Effect.logInfo(
           `retention pruned ${result.deleted} rows of ${result.topic}; its floor is now ${result.retentionFloor}`
         )
       }
+      // every node reports the gauges, not only the one that ran retention
+      yield* Effect.catchAll(observe, (error) => Effect.logDebug("reading the retention gauges failed", error))
     }
   }).pipe((loop) => supervised("retention", loop), Effect.forkScoped)
 }))

@@ -1,7 +1,8 @@
 import type { Scope } from "effect"
-import { Deferred, Effect, FiberId } from "effect"
+import { Clock, Deferred, Effect, FiberId } from "effect"
 import type { Batch, SubscribeOptions } from "../services/Hub.js"
 import type { Journal, ReadOptions, StaleCursor } from "../services/Journal.js"
+import * as Metrics from "../services/Metrics.js"
 import type { UnknownTopic } from "../services/Topic.js"
 import { makeView, visibleRows } from "./Audience.js"
 import type { Outage } from "./Supervised.js"
@@ -47,6 +48,8 @@ const makeMailbox = (capacity: number) => {
   }
 }
 
+const subscriptionRead = Metrics.sourceLabel("subscription")
+
 export interface SubscriptionContext {
   readonly journal: Journal["Type"]
   /** The topic's tail, held for the scope. */
@@ -90,6 +93,8 @@ export const follow = (
 
     let sent = options.after
     let replayed = false
+    const labels = Metrics.topicLabel(topic)
+    const startedAt = yield* Clock.currentTimeMillis
     let live = false
     while (true) {
       if (!live) {
@@ -98,15 +103,23 @@ export const follow = (
         const page = yield* context.withReadPermit(
           retryStorage(context.journal.read(topic, sent, options.batchSize, context.read), context.outage)
         )
+        Metrics.add(Metrics.journalReads, 1, subscriptionRead)
         const caughtUp = page.through >= page.head
         if (page.through > sent || (caughtUp && !replayed)) {
+          const updates = visibleRows(view, page.rows)
+          Metrics.add(replayed ? Metrics.catchupRows : Metrics.replayRows, updates.length, labels)
           yield* onBatch({
             topic,
-            updates: visibleRows(view, page.rows),
+            updates,
             through: page.through,
             head: Math.max(page.head, tail.knownHead(), page.through),
             replayComplete: replayed || caughtUp
           })
+          // the replay ends once its last batch was handed on (sent, for a socket)
+          if (caughtUp && !replayed) {
+            const now = yield* Clock.currentTimeMillis
+            Metrics.record(Metrics.replayDuration, (now - startedAt) / 1000, labels)
+          }
         }
         sent = Math.max(sent, page.through)
         if (caughtUp) {

@@ -1,11 +1,13 @@
 import type { Duration, Scope } from "effect"
-import { Effect } from "effect"
+import { Effect, Exit } from "effect"
 import type { Batch } from "../services/Hub.js"
 import type { Journal, JournalRow, ReadOptions } from "../services/Journal.js"
 import { StaleCursor } from "../services/Journal.js"
+import * as Metrics from "../services/Metrics.js"
 import type { Sequencer } from "../services/Sequencer.js"
 import type { StorageError } from "../services/StorageError.js"
 import { UnknownTopic } from "../services/Topic.js"
+import * as Tracing from "../services/Tracing.js"
 import type { Wakeups } from "../services/Wakeups.js"
 import type { View } from "./Audience.js"
 import { visibleRows } from "./Audience.js"
@@ -50,6 +52,8 @@ export interface TailOptions {
   readonly outage: Outage
 }
 
+const tailRead = Metrics.sourceLabel("tail")
+
 /**
  * Opens a topic's tail in the scope. It starts at the topic's head (subscribers replay what precedes it from the
  * journal themselves) and reads whenever a hint says the topic moved past what it read.
@@ -60,6 +64,7 @@ export const open = (
 ): Effect.Effect<Tail, UnknownTopic | StorageError, Scope.Scope> =>
   Effect.gen(function*() {
     const watched = yield* options.wakeups.watch(topic)
+    const tracer = yield* Effect.tracer
     const position = (yield* options.sequencer.positions([topic]))[0]
     if (position === undefined) return yield* new UnknownTopic({ topic })
     let lastRead = position.head
@@ -114,8 +119,10 @@ export const open = (
     const readNew = Effect.gen(function*() {
       while (true) {
         const from = lastRead
+        const readStart = Tracing.isTracing() ? Tracing.nowNanos() : 0n
         const page = yield* retryStorage(options.journal.read(topic, from, options.page, options.read), options.outage)
           .pipe(Effect.catchTag("StaleCursor", (stale) => Effect.succeed(stale)))
+        Metrics.add(Metrics.journalReads, 1, tailRead)
         if (page instanceof StaleCursor) {
           // pruned past the tail: its live subscribers missed rows that are gone, so each re-reads and is told its
           // cursor is stale (I8); the tail goes on from the floor
@@ -125,7 +132,19 @@ export const open = (
         }
         lastRead = page.through
         knownHead = Math.max(knownHead, page.head)
-        if (page.through > from) fanOut(from, page.through, page.rows, page.head)
+        if (page.through > from) {
+          // traced: the read and its hand-off to the live subscribers, under the publishes of its rows
+          const span = Tracing.isTracing()
+            ? Tracing.startRowSpan(tracer, "khala.tail_read", page.rows, readStart, {
+              "khala.topic": topic,
+              "khala.rows": page.rows.length,
+              "khala.through": page.through,
+              "khala.live_subscribers": live.size
+            })
+            : undefined
+          fanOut(from, page.through, page.rows, page.head)
+          span?.end(Tracing.nowNanos(), Exit.void)
+        }
         if (page.through >= page.head) return
       }
     })

@@ -1,6 +1,7 @@
 import type { ConfigError } from "effect"
 import { Config, Deferred, Effect, FiberId, Layer, Schedule } from "effect"
 import { HeadSignals } from "../services/HeadSignals.js"
+import * as Metrics from "../services/Metrics.js"
 import { Sequencer } from "../services/Sequencer.js"
 import { integerWithin } from "../services/Settings.js"
 import type { TopicHead, WatchedTopic } from "../services/Wakeups.js"
@@ -54,6 +55,7 @@ export const make = Effect.gen(function*() {
   const poll = Effect.suspend(() => {
     const topics = Array.from(watched.keys())
     if (topics.length === 0) return Effect.void
+    Metrics.add(Metrics.headPolls)
     return Effect.map(sequencer.positions(topics), (positions) => {
       for (const p of positions) bump(p.topic, p.head)
     })

@@ -11,11 +11,13 @@ import type { Documents } from "../services/Documents.js"
 import type { HeadSignals } from "../services/HeadSignals.js"
 import type { Hub as HubService } from "../services/Hub.js"
 import type { Journal } from "../services/Journal.js"
+import * as Metrics from "../services/Metrics.js"
 import type { Publisher as PublisherService } from "../services/Publisher.js"
 import type { RetentionStore } from "../services/RetentionStore.js"
 import { Sequencer } from "../services/Sequencer.js"
 import type { StorageError } from "../services/StorageError.js"
 import type { TopicRegistration } from "../services/Topic.js"
+import * as Tracing from "../services/Tracing.js"
 import type { Wakeups as WakeupsService } from "../services/Wakeups.js"
 
 /** Every service Khala's core offers a runtime. */
@@ -56,5 +58,9 @@ export const engine = <E, R>(
   storage: Layer.Layer<Storage, E, R>
 ): Layer.Layer<KhalaServices | Appender, E | ConfigError.ConfigError, R | HeadSignals> => {
   const wakeups = Wakeups.layer.pipe(Layer.provideMerge(storage))
-  return Layer.mergeAll(Hub.layer, Publisher.layer).pipe(Layer.provideMerge(wakeups))
+  // KHALA_METRICS is read first, so that nothing records when it is off
+  return Layer.mergeAll(Hub.layer, Publisher.layer).pipe(
+    Layer.provideMerge(wakeups),
+    Layer.provideMerge(Layer.merge(Metrics.layerConfig, Tracing.layerConfig))
+  )
 }

@@ -21,6 +21,7 @@ import type { Sequencer } from "../services/Sequencer.js"
 import type { TokenVerifier } from "../services/TokenVerifier.js"
 import * as Health from "./Health.js"
 import * as Hydration from "./Hydration.js"
+import * as Metrics from "./Metrics.js"
 import * as ServerConfig from "./ServerConfig.js"
 import * as SyncSocket from "./SyncSocket.js"
 
@@ -33,11 +34,14 @@ export const socketRouter: HttpRouter.HttpRouter<never, SyncSocket.SyncSocket> =
 export const syncRouter: HttpRouter.HttpRouter<never, SyncSocket.SyncSocket | ServerConfig.ServerConfig | Services> =
   socketRouter.pipe(HttpRouter.concat(Hydration.router))
 
-/** `syncRouter`, with `GET /healthz` and `GET /readyz` (ready when the database answers). */
+/**
+ * `syncRouter`, with `GET /healthz`, `GET /readyz` (ready when the database answers) and `GET /metrics` (Prometheus
+ * text, docs/metrics.md).
+ */
 export const router: HttpRouter.HttpRouter<
   never,
   SyncSocket.SyncSocket | ServerConfig.ServerConfig | Services | SqlClient.SqlClient
-> = Health.routes.pipe(HttpRouter.concat(syncRouter))
+> = Health.routes.pipe(HttpRouter.concat(Metrics.routes), HttpRouter.concat(syncRouter))
 
 /** What the socket endpoint and hydration run on. */
 export type Services = TokenVerifier | TopicCatalog | Hub | Sequencer | Documents

@@ -14,6 +14,7 @@ import * as Replies from "../protocol/Replies.js"
 import type { ErrorPayload } from "../protocol/Replies.js"
 import * as SyncChannel from "../protocol/SyncChannel.js"
 import type { Catalog } from "../protocol/TopicCatalog.js"
+import * as Metrics from "../services/Metrics.js"
 import type { Principal } from "../services/TokenVerifier.js"
 import * as InboundFrame from "./InboundFrame.js"
 import * as Outbound from "./Outbound.js"
@@ -84,7 +85,10 @@ export const run = (options: {
       ws,
       connection: options.connection,
       settings: config,
-      closeSlowConsumer: closeWith(CloseCode.tryAgainLater, "slow consumer", slowConsumerCloseGrace)
+      closeSlowConsumer: Effect.zipRight(
+        Metrics.increment(Metrics.slowConsumerCloses),
+        closeWith(CloseCode.tryAgainLater, "slow consumer", slowConsumerCloseGrace)
+      )
     })
 
     /**
@@ -93,6 +97,7 @@ export const run = (options: {
      * dropped, and a client that does not read its answers gets no more of them.
      */
     const refuse = (frame: Buffer, error: ErrorPayload) => {
+      Metrics.add(Metrics.refusals, 1, Metrics.reasonLabel(error.code))
       const head = InboundFrame.frameHead(frame)
       if (Option.isNone(head) || ws.readyState !== WebSocket.OPEN || overLimit()) return
       const { joinRef, ref, topic } = head.value
@@ -104,6 +109,7 @@ export const run = (options: {
     const onMessage = (data: RawData, isBinary: boolean) => {
       if (isBinary) {
         // not activity: a client sending only binary frames must not stay open past its idle timeout
+        Metrics.add(Metrics.refusals, 1, Metrics.reasonLabel("binary_frame"))
         return closeNow(CloseCode.unsupportedData, "binary frames are not supported")
       }
       const frame = asBuffer(data)
@@ -129,7 +135,10 @@ export const run = (options: {
           })
         )
       }
-      if (!Queue.unsafeOffer(inbound, frame)) return closeNow(CloseCode.policy, "too many frames")
+      if (!Queue.unsafeOffer(inbound, frame)) {
+        Metrics.add(Metrics.refusals, 1, Metrics.reasonLabel("too_many_frames"))
+        return closeNow(CloseCode.policy, "too many frames")
+      }
       queuedBytes += frame.length
       queuedFrames++
       // backpressure on the client: stop reading until the frames already accepted are handled

@@ -12,8 +12,10 @@ import type { TopicWatermark } from "../protocol/Watermark.js"
 import type { Batch, DocFilter } from "../services/Hub.js"
 import { Audience, Hub } from "../services/Hub.js"
 import type { JournalRow } from "../services/Journal.js"
+import * as Metrics from "../services/Metrics.js"
 import { Sequencer } from "../services/Sequencer.js"
 import type { Principal } from "../services/TokenVerifier.js"
+import * as SessionMetrics from "./SessionMetrics.js"
 import * as TopicAccess from "./TopicAccess.js"
 
 type Frame = PhoenixFrame.Frame
@@ -36,6 +38,12 @@ export interface SessionSocket {
   /** Ends the socket after a defect in its handling, telling the client `internal` (I9: never a deaf socket). */
   readonly fault: (cause: Cause.Cause<unknown>) => Effect.Effect<void>
 }
+
+/** What a refusal is counted as: its wire code, or Phoenix's `unmatched topic`. */
+const refusalReason = (response: unknown): string =>
+  typeof response === "object" && response !== null && "code" in response && typeof response.code === "string"
+    ? response.code
+    : "unmatched_topic"
 
 /** One live topic subscription of a socket. */
 interface Subscription {
@@ -107,12 +115,17 @@ export const makeSession = (options: {
     let joined: Option.Option<Joined> = Option.none()
     // one fiber per subscribed topic, interrupted with the socket's scope
     const fibers = yield* FiberMap.make<string>()
+    const clientMetrics = yield* SessionMetrics.client
+    const tracer = yield* Effect.tracer
 
     const sendFrame = (frame: Frame) => socket.send(PhoenixFrame.encodeFrame(frame))
     const replyOk = (frame: Frame, response: unknown) =>
       sendFrame(PhoenixFrame.reply(frame.joinRef, frame.ref, frame.topic, "ok", response))
     const replyError = (frame: Frame, response: unknown) =>
-      sendFrame(PhoenixFrame.reply(frame.joinRef, frame.ref, frame.topic, "error", response))
+      Effect.zipRight(
+        Effect.sync(() => Metrics.add(Metrics.refusals, 1, Metrics.reasonLabel(refusalReason(response)))),
+        sendFrame(PhoenixFrame.reply(frame.joinRef, frame.ref, frame.topic, "error", response))
+      )
     const push = (joinRef: string, event: string, payload: unknown) =>
       sendFrame(PhoenixFrame.push(joinRef, topic, event, payload))
 
@@ -177,6 +190,7 @@ export const makeSession = (options: {
         byKey.set(key, frames)
       }
       if (!socket.offer(frames)) return false
+      SessionMetrics.liveWritten(batch, tracer)
       // Only once the frames are queued: a heartbeat must never report a watermark ahead of the updates sent before
       // it, or a client persisting it would skip them (protocol.md §5).
       subscription.through = batch.through
@@ -219,18 +233,21 @@ export const makeSession = (options: {
       ).pipe(
         Effect.catchTags({
           StaleCursor: (stale) =>
-            push(
-              state.joinRef,
-              SyncChannel.SyncEvent.error,
-              Replies.errorPayload({
-                code: "stale_cursor",
-                message: stale.message,
-                staleTopics: [{
-                  topic: subscription.requestedAs,
-                  resumeAfter: stale.after,
-                  retentionFloor: stale.retentionFloor
-                }]
-              })
+            Effect.zipRight(
+              Metrics.increment(Metrics.staleCursors, 1, Metrics.topicAnd(wireName, "reason", "pruned_live")),
+              push(
+                state.joinRef,
+                SyncChannel.SyncEvent.error,
+                Replies.errorPayload({
+                  code: "stale_cursor",
+                  message: stale.message,
+                  staleTopics: [{
+                    topic: subscription.requestedAs,
+                    resumeAfter: stale.after,
+                    retentionFloor: stale.retentionFloor
+                  }]
+                })
+              )
             ),
           UnknownTopic: (error) =>
             push(
@@ -261,7 +278,8 @@ export const makeSession = (options: {
         // A failed subscription ends alone; the client resubscribes from its watermark.
         Effect.ensuring(Effect.sync(() => {
           if (state.subscriptions.get(wireName) === subscription) state.subscriptions.delete(wireName)
-        }))
+        })),
+        SessionMetrics.subscription(wireName)
       )
     const join = (frame: Frame) =>
       Effect.gen(function*() {
@@ -278,6 +296,7 @@ export const makeSession = (options: {
           subscriptions: new Map()
         }
         joined = Option.some(state)
+        yield* clientMetrics.joined(frame.payload)
         yield* sendFrame(PhoenixFrame.reply(
           joinRef,
           frame.ref,
@@ -343,7 +362,17 @@ export const makeSession = (options: {
           const after = Option.getOrElse(t.resumeAfter, () => 0)
           const otherEpoch = Option.isSome(t.resumeEpoch) && t.resumeEpoch.value !== position?.epoch
           if (otherEpoch) epochChanged = true
-          return otherEpoch || after < floor || after > (position?.head ?? 0)
+          const reason = otherEpoch
+            ? "epoch_changed"
+            : after < floor
+            ? "below_floor"
+            : after > (position?.head ?? 0)
+            ? "past_head"
+            : undefined
+          if (reason !== undefined) {
+            Metrics.add(Metrics.staleCursors, 1, Metrics.topicAnd(t.topic.wireName, "reason", reason))
+          }
+          return reason !== undefined
             ? [{ topic: t.requestedAs, resumeAfter: after, retentionFloor: floor, epoch: position?.epoch }]
             : []
         })
@@ -468,6 +497,7 @@ export const makeSession = (options: {
           case PhoenixFrame.PhoenixEvent.leave: {
             yield* stopAll(state)
             joined = Option.none()
+            yield* clientMetrics.left
             yield* replyOk(frame, {})
             return yield* sendFrame(PhoenixFrame.close(state.joinRef, topic))
           }

@@ -12,10 +12,12 @@ import type { WebSocket } from "ws"
 import { WebSocketServer } from "ws"
 import { TopicCatalog } from "../protocol/TopicCatalog.js"
 import type { Hub } from "../services/Hub.js"
+import * as Metrics from "../services/Metrics.js"
 import type { Sequencer } from "../services/Sequencer.js"
 import { TokenVerifier } from "../services/TokenVerifier.js"
 import { ServerConfig } from "./ServerConfig.js"
 import * as SocketConnection from "./SocketConnection.js"
+import * as SocketGauges from "./SocketGauges.js"
 
 /** The path of the Phoenix socket; `/socket` is the client's endpoint, `/websocket` its transport. */
 export const socketPath = "/socket/websocket"
@@ -60,10 +62,15 @@ export const make = Effect.gen(function*() {
     handleProtocols: (protocols) => (protocols.has("phoenix") ? "phoenix" : false)
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => wss.close()))
+  yield* SocketGauges.sample(wss)
 
   // Sockets held and upgrades being authorized: what this server admits is bounded (I9).
   let sockets = 0
   let pending = 0
+  const refused = (reason: string, response: HttpServerResponse.HttpServerResponse) => {
+    Metrics.add(Metrics.upgradeRefusals, 1, Metrics.reasonLabel(reason))
+    return response
+  }
   const unavailable = (reason: string, retryAfterSeconds: number) =>
     HttpServerResponse.text(`${reason}; retry later\n`, {
       status: 503,
@@ -75,15 +82,23 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const token = upgradeToken(request)
       if (Option.isNone(token)) {
-        return Either.left(HttpServerResponse.text("unauthorized: no token\n", { status: 401 }))
+        return Either.left(
+          refused("missing_token", HttpServerResponse.text("unauthorized: no token\n", { status: 401 }))
+        )
       }
       const principal = yield* Effect.either(verifier.verify(token.value))
       if (Either.isLeft(principal)) {
-        return Either.left(HttpServerResponse.text(`unauthorized: ${principal.left.message}\n`, { status: 401 }))
+        return Either.left(refused(
+          principal.left.reason,
+          HttpServerResponse.text(`unauthorized: ${principal.left.message}\n`, { status: 401 })
+        ))
       }
       // a verifier of the runtime's own might hand over a deadline that is no time at all: no timer could keep it
       if (!Number.isFinite(principal.right.validUntil.getTime())) {
-        return Either.left(HttpServerResponse.text("unauthorized: token has no valid expiry\n", { status: 401 }))
+        return Either.left(refused(
+          "no_expiry",
+          HttpServerResponse.text("unauthorized: token has no valid expiry\n", { status: 401 })
+        ))
       }
       // A WebSocket client sends nothing before the 101 answer, so nothing was read past the request head. ws answers
       // a malformed handshake itself and closes the connection without calling back: that ends the wait too.
@@ -104,18 +119,26 @@ export const make = Effect.gen(function*() {
     if ((request.headers.upgrade ?? "").toLowerCase() !== "websocket") {
       return HttpServerResponse.text("expected a WebSocket upgrade\n", { status: 426 })
     }
-    if (sockets + pending >= settings.maxSockets) return unavailable("this server holds its most sockets", 5)
-    if (pending >= settings.maxPendingUpgrades) return unavailable("too many upgrades in progress", 1)
+    if (sockets + pending >= settings.maxSockets) {
+      return refused("max_sockets", unavailable("this server holds its most sockets", 5))
+    }
+    if (pending >= settings.maxPendingUpgrades) {
+      return refused("max_pending_upgrades", unavailable("too many upgrades in progress", 1))
+    }
     pending++
     const upgraded = yield* upgrade(request).pipe(Effect.ensuring(Effect.sync(() => pending--)))
     if (Either.isLeft(upgraded)) return upgraded.left
     const { principal, ws } = upgraded.right
     if (Option.isNone(ws)) return HttpServerResponse.empty()
     sockets++
+    Metrics.add(Metrics.sockets, 1)
     yield* SocketConnection.run({ ws: ws.value, connection: request.socket, principal, catalog, settings }).pipe(
       Effect.provide(engine),
       Effect.catchAllCause((cause) => Effect.logWarning("socket ended with a fault", cause)),
-      Effect.ensuring(Effect.sync(() => sockets--))
+      Effect.ensuring(Effect.sync(() => {
+        sockets--
+        Metrics.add(Metrics.sockets, -1)
+      }))
     )
     return HttpServerResponse.empty()
   })

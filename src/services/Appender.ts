@@ -12,6 +12,8 @@ export interface PreparedUpdate extends PublishUpdate {
   readonly payloadHash: string | null
   /** UTF-8 bytes of `canonicalPayload` (0 for a delete). */
   readonly payloadBytes: number
+  /** The `traceparent` the journal row carries, when tracing is on (docs/metrics.md, "Traces"). */
+  readonly traceContext?: string | undefined
 }
 
 /**
@@ -30,6 +32,10 @@ export class Appender extends Context.Tag("khala/Appender")<Appender, {
    */
   readonly appendAll: (
     updates: ReadonlyArray<PreparedUpdate>,
-    options?: { readonly lockWaitMs?: number | undefined }
+    options?: {
+      readonly lockWaitMs?: number | undefined
+      /** The `traceparent` every row of the call carries (the shared commit's span); else each update's own. */
+      readonly traceContext?: string | undefined
+    }
   ) => Effect.Effect<ReadonlyArray<PublishOutcome>, PublishError>
 }>() {}

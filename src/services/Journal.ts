@@ -22,6 +22,8 @@ export interface JournalRow {
   /** `sha256:<hex>` of the canonical JSON of the document; null for a delete. */
   readonly payloadHash: string | null
   readonly insertedAt: Date
+  /** The `traceparent` of the publish that appended the row, when it was traced (docs/metrics.md, "Traces"). */
+  readonly traceContext?: string | undefined
 }
 
 /** Rows after a watermark, read in the same snapshot as the topic's head, retention floor and epoch. */

@@ -24,6 +24,8 @@ export interface ConnectOptions {
   readonly token?: string
   /** Sent with the phoenix client's `authToken` option (subprotocols). */
   readonly authToken?: string
+  /** The `phx_join` payload of `sync:v1` (`client_build_id`, `protocol_version`, ...). Default `{}`. */
+  readonly joinParams?: object
   /** How long to wait for the socket to open. Default 10 s. */
   readonly timeoutMs?: number
 }
@@ -114,7 +116,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<SyncClient, Erro
         reconnectAfterMs: () => 200,
         rejoinAfterMs: () => 200
       })
-      const channel = socket.channel("sync:v1", {})
+      const channel = socket.channel("sync:v1", { ...options.joinParams })
       const batches: Array<UpdateBatch> = []
       const errors: Array<any> = []
       const heartbeats: Array<{ watermarks: ReadonlyArray<TopicWatermark> }> = []

@@ -43,7 +43,8 @@ const applyUpdate = (state: MemoryState, update: PreparedUpdate) =>
       pointer,
       deleted: update.deleted,
       payloadHash: update.payloadHash,
-      insertedAt: now
+      insertedAt: now,
+      ...(update.traceContext === undefined ? {} : { traceContext: update.traceContext })
     }
     payloadBytesOf.set(row, pointer ? 0 : update.payloadBytes)
     return [Appended(update.topic, watermark), {
@@ -59,10 +60,12 @@ const applyUpdate = (state: MemoryState, update: PreparedUpdate) =>
 export const make = Effect.gen(function*() {
   const store = yield* MemoryStore
 
-  const applyAll = (updates: ReadonlyArray<PreparedUpdate>) =>
+  const applyAll = (updates: ReadonlyArray<PreparedUpdate>, options?: { readonly traceContext?: string | undefined }) =>
     store.write((initial) =>
       Effect.reduce(
-        updates,
+        options?.traceContext === undefined
+          ? updates
+          : updates.map((update) => ({ ...update, traceContext: options.traceContext })),
         [[] as Array<PublishOutcome>, initial] as const,
         ([outcomes, state], update) =>
           Effect.map(applyUpdate(state, update), ([outcome, next]) => {
@@ -75,7 +78,7 @@ export const make = Effect.gen(function*() {
   return Appender.of({
     inTransaction: store.inTransaction,
     appendOne: (update) => Effect.map(applyAll([update]), (outcomes) => outcomes[0]!),
-    appendAll: applyAll
+    appendAll: (updates, options) => applyAll(updates, options)
   })
 })
 

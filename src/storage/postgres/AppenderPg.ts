@@ -26,14 +26,23 @@ export const make = Effect.gen(function*() {
   const decodeWatermark = decodeRows(WatermarkRow)
   const decodeWatermarks = decodeRows(WatermarksRow)
 
+  // A traced append sets the trace context its journal rows take by default (migration 6), in the same statement: the
+  // materialized CTE runs before the publish function, and the setting is local to the transaction (the statement's
+  // own, or the caller's, where it lasts until that transaction ends).
+  const traceCte = (traceContext: string | undefined) =>
+    traceContext === undefined
+      ? sql``
+      : sql`with trace as materialized (select set_config('khala.trace_context', ${traceContext}, true)) `
+  const fromTrace = (traceContext: string | undefined) => traceContext === undefined ? sql`` : sql` from trace`
+
   // The update was validated here, so its topic is all that can still be wrong, and that is answered rather than
   // raised: inside a caller's transaction no savepoint is needed to keep that transaction alive.
   const publishOne = (u: PreparedUpdate) =>
-    sql`
+    sql`${traceCte(u.traceContext)}
       select khala.append(${u.topic}, ${u.docKey}, ${u.docVersion}, ${u.orgId},
                           ${u.deleted ? null : u.canonicalPayload}::jsonb, ${u.pointer ?? false},
                           ${u.payloadHash === null ? null : hashToBytes(u.payloadHash)}, ${u.payloadBytes},
-                          ${u.deleted}) as watermark
+                          ${u.deleted}) as watermark${fromTrace(u.traceContext)}
     `.pipe(
       Effect.mapError(classify(u.topic)),
       Effect.flatMap(decodeWatermark),
@@ -44,7 +53,11 @@ export const make = Effect.gen(function*() {
       )
     )
 
-  const publishBatch = (updates: ReadonlyArray<PreparedUpdate>, lockWaitMs: number | undefined) => {
+  const publishBatch = (
+    updates: ReadonlyArray<PreparedUpdate>,
+    lockWaitMs: number | undefined,
+    traceContext: string | undefined
+  ) => {
     if (updates.length === 0) return Effect.succeed([])
     // Built by hand: the canonical payload is already JSON text, so it is spliced in rather than parsed again.
     const body = updates.map((u) =>
@@ -55,7 +68,9 @@ export const make = Effect.gen(function*() {
         : `"pointer":${u.pointer === true},"payload_hash":"${u.payloadHash}","payload_bytes":${u.payloadBytes},` +
           `"payload":${u.canonicalPayload}}`)
     ).join(",")
-    return sql`select khala.publish_batch(${`[${body}]`}::jsonb, ${lockWaitMs ?? null}::integer) as watermarks`.pipe(
+    return sql`${traceCte(traceContext)}select khala.publish_batch(${`[${body}]`}::jsonb, ${
+      lockWaitMs ?? null
+    }::integer) as watermarks${fromTrace(traceContext)}`.pipe(
       Effect.mapError(classify(updates[0]!.topic)),
       Effect.flatMap(decodeWatermarks),
       Effect.map((rows) => rows[0]!.watermarks.map((w, i) => outcome(updates[i]!.topic, w)))
@@ -78,7 +93,8 @@ export const make = Effect.gen(function*() {
   return Appender.of({
     inTransaction,
     appendOne: publishOne,
-    appendAll: (updates, options) => isolated(publishBatch(updates, options?.lockWaitMs))
+    appendAll: (updates, options) =>
+      isolated(publishBatch(updates, options?.lockWaitMs, options?.traceContext ?? updates[0]?.traceContext))
   })
 })
 

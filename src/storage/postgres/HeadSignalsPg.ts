@@ -3,6 +3,7 @@ import { PgClient } from "@effect/sql-pg"
 import type { ConfigError } from "effect"
 import { Config, Context, Effect, Layer, Option, Schema } from "effect"
 import { HeadSignals } from "../../services/HeadSignals.js"
+import * as Metrics from "../../services/Metrics.js"
 import type { TopicHead } from "../../services/Wakeups.js"
 import * as PgListener from "./PgListener.js"
 
@@ -50,9 +51,12 @@ export const make = Effect.gen(function*() {
   const pg = yield* PgClient.PgClient
   return HeadSignals.of({
     send: (heads) =>
-      Effect.forEach(encodeHeads(heads), (payload) => pg`select pg_notify(${channel}, ${payload})`, {
-        discard: true
-      }).pipe(
+      Effect.forEach(
+        encodeHeads(heads),
+        (payload) =>
+          Effect.zipLeft(pg`select pg_notify(${channel}, ${payload})`, Metrics.increment(Metrics.notifySent)),
+        { discard: true }
+      ).pipe(
         // even were this called inside a transaction, the hint must not join it
         Effect.mapInputContext((context: Context.Context<never>) =>
           Context.omit(SqlClient.TransactionConnection)(context)
@@ -63,11 +67,14 @@ export const make = Effect.gen(function*() {
       PgListener.listen({
         config: PgListener.clientConfig(pg.config),
         channel,
-        onPayload: (payload) =>
-          Option.match(decodeHeads(payload), {
+        onPayload: (payload) => {
+          // this process's own hints come back too: a LISTEN hears every NOTIFY on its channel
+          Metrics.add(Metrics.notifyReceived)
+          return Option.match(decodeHeads(payload), {
             onNone: () => undefined,
             onSome: (heads) => onHeads(Object.entries(heads).map(([topic, head]) => ({ topic, head })))
-          }),
+          })
+        },
         onConnected
       })
   })

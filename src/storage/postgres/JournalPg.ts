@@ -48,7 +48,7 @@ export const make = Effect.gen(function*() {
       const maxBytes = options?.maxBytes ?? defaultReadMaxBytes
       return Effect.zipRight(checkWatermark("after", after), checkLimit(limit)).pipe(Effect.zipRight(sql`
         select s.next_watermark as head, s.retention_floor, s.epoch, e.topic, e.watermark, e.doc_key, e.doc_version,
-               e.org_id, e.deleted, e.payload_hash, e.inserted_at, e.fits,
+               e.org_id, e.deleted, e.payload_hash, e.inserted_at, e.trace_context, e.fits,
                case when e.fits and not e.pointer then e.payload end as payload, e.pointer
           from khala.sync_topic_sequences s
           left join lateral (

@@ -34,7 +34,8 @@ export const JournalRowFromSql = Schema.Struct({
   pointer: Schema.Boolean,
   deleted: Schema.Boolean,
   payload_hash: Schema.NullOr(Bytea),
-  inserted_at: Schema.DateFromSelf
+  inserted_at: Schema.DateFromSelf,
+  trace_context: Schema.optional(Schema.NullOr(Schema.String))
 })
 
 export const toJournalRow = (row: typeof JournalRowFromSql.Type): JournalRow => ({
@@ -47,7 +48,8 @@ export const toJournalRow = (row: typeof JournalRowFromSql.Type): JournalRow => 
   pointer: row.pointer,
   deleted: row.deleted,
   payloadHash: row.payload_hash === null ? null : hashToString(row.payload_hash),
-  insertedAt: row.inserted_at
+  insertedAt: row.inserted_at,
+  ...(row.trace_context == null ? {} : { traceContext: row.trace_context })
 })
 
 export const DocumentFromSql = Schema.Struct({
