@@ -84,7 +84,10 @@ export const run = (options: {
       ws,
       connection: options.connection,
       settings: config,
-      closeSlowConsumer: closeWith(CloseCode.tryAgainLater, "slow consumer", slowConsumerCloseGrace)
+      closeSlowConsumer: Effect.zipRight(
+        Effect.logWarning("closing a slow consumer: its send buffer stayed full"),
+        closeWith(CloseCode.tryAgainLater, "slow consumer", slowConsumerCloseGrace)
+      )
     })
 
     /**

@@ -7,6 +7,7 @@ import type { HttpServerRequest } from "@effect/platform"
 import { HttpServerRequest as ServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Context, Effect, Either, Layer, Option } from "effect"
+import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import type { WebSocket } from "ws"
 import { WebSocketServer } from "ws"
@@ -14,6 +15,7 @@ import { TopicCatalog } from "../protocol/TopicCatalog.js"
 import type { Hub } from "../services/Hub.js"
 import type { Sequencer } from "../services/Sequencer.js"
 import { TokenVerifier } from "../services/TokenVerifier.js"
+import { Drain } from "./Drain.js"
 import { ServerConfig } from "./ServerConfig.js"
 import * as SocketConnection from "./SocketConnection.js"
 
@@ -51,6 +53,7 @@ export const make = Effect.gen(function*() {
   const verifier = yield* TokenVerifier
   const catalog = yield* TopicCatalog
   const engine = yield* Effect.context<Hub | Sequencer>()
+  const drain = yield* Drain
   const wss = new WebSocketServer({
     noServer: true,
     // frames over the inbound limit are answered with payload_too_large; far larger ones end the socket
@@ -70,21 +73,22 @@ export const make = Effect.gen(function*() {
       headers: { "retry-after": String(retryAfterSeconds) }
     })
 
+  // The reason is the verifier's message, which never echoes the token or a claim's value (AuthJose).
+  const refused = (reason: string) =>
+    Effect.as(
+      Effect.logInfo("upgrade refused").pipe(Effect.annotateLogs("reason", reason)),
+      Either.left(HttpServerResponse.text(`unauthorized: ${reason}\n`, { status: 401 }))
+    )
+
   /** Authorizes an upgrade and takes it over from the HTTP server; a refusal is the HTTP response to send. */
   const upgrade = (request: IncomingMessage) =>
     Effect.gen(function*() {
       const token = upgradeToken(request)
-      if (Option.isNone(token)) {
-        return Either.left(HttpServerResponse.text("unauthorized: no token\n", { status: 401 }))
-      }
+      if (Option.isNone(token)) return yield* refused("no token")
       const principal = yield* Effect.either(verifier.verify(token.value))
-      if (Either.isLeft(principal)) {
-        return Either.left(HttpServerResponse.text(`unauthorized: ${principal.left.message}\n`, { status: 401 }))
-      }
+      if (Either.isLeft(principal)) return yield* refused(principal.left.message)
       // a verifier of the runtime's own might hand over a deadline that is no time at all: no timer could keep it
-      if (!Number.isFinite(principal.right.validUntil.getTime())) {
-        return Either.left(HttpServerResponse.text("unauthorized: token has no valid expiry\n", { status: 401 }))
-      }
+      if (!Number.isFinite(principal.right.validUntil.getTime())) return yield* refused("token has no valid expiry")
       // A WebSocket client sends nothing before the 101 answer, so nothing was read past the request head. ws answers
       // a malformed handshake itself and closes the connection without calling back: that ends the wait too.
       const ws = yield* Effect.async<Option.Option<WebSocket>>((resume) => {
@@ -104,6 +108,8 @@ export const make = Effect.gen(function*() {
     if ((request.headers.upgrade ?? "").toLowerCase() !== "websocket") {
       return HttpServerResponse.text("expected a WebSocket upgrade\n", { status: 426 })
     }
+    // draining: the load balancer sends the client to another node (see Drain)
+    if (yield* drain.draining) return unavailable("this server is draining", 1)
     if (sockets + pending >= settings.maxSockets) return unavailable("this server holds its most sockets", 5)
     if (pending >= settings.maxPendingUpgrades) return unavailable("too many upgrades in progress", 1)
     pending++
@@ -112,9 +118,12 @@ export const make = Effect.gen(function*() {
     const { principal, ws } = upgraded.right
     if (Option.isNone(ws)) return HttpServerResponse.empty()
     sockets++
-    yield* SocketConnection.run({ ws: ws.value, connection: request.socket, principal, catalog, settings }).pipe(
+    yield* drain.track(ws.value).pipe(
+      Effect.zipRight(SocketConnection.run({ ws: ws.value, connection: request.socket, principal, catalog, settings })),
+      Effect.scoped,
       Effect.provide(engine),
       Effect.catchAllCause((cause) => Effect.logWarning("socket ended with a fault", cause)),
+      Effect.annotateLogs({ socket: randomUUID(), org: principal.orgId }),
       Effect.ensuring(Effect.sync(() => sockets--))
     )
     return HttpServerResponse.empty()
@@ -124,5 +133,8 @@ export const make = Effect.gen(function*() {
 })
 
 /** The endpoint over the engine's hub and sequencer, the catalog, a token verifier and the server's settings. */
-export const layer: Layer.Layer<SyncSocket, never, ServerConfig | TokenVerifier | TopicCatalog | Hub | Sequencer> =
-  Layer.scoped(SyncSocket, make)
+export const layer: Layer.Layer<
+  SyncSocket,
+  never,
+  ServerConfig | Drain | TokenVerifier | TopicCatalog | Hub | Sequencer
+> = Layer.scoped(SyncSocket, make)
