@@ -14,6 +14,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { parseArgs } from "node:util"
 import { bundleScenario } from "./bundle.js"
+import { drainScenario } from "./drain.js"
 import { fanoutScenario } from "./fanout.js"
 import { latencyScenario } from "./latency.js"
 import { memoryScenario } from "./memory.js"
@@ -43,7 +44,10 @@ const { values } = parseArgs({
     "stalled-sockets": { type: "string", default: "200" },
     "stalled-seconds": { type: "string", default: "15" },
     "stalled-send-buffer": { type: "string" },
-    "storm-sockets": { type: "string", default: "3000" }
+    "storm-sockets": { type: "string", default: "3000" },
+    "drain-sockets": { type: "string", default: "1000" },
+    "drain-window": { type: "string", default: "10" },
+    "drain-rate": { type: "string", default: "10" }
   }
 })
 
@@ -85,6 +89,11 @@ const options = {
     sendBufferBytes: values["stalled-send-buffer"] === undefined
       ? undefined
       : positive("stalled-send-buffer", values["stalled-send-buffer"])
+  },
+  drain: {
+    sockets: positive("drain-sockets", values["drain-sockets"]),
+    windowSeconds: positive("drain-window", values["drain-window"]),
+    rate: positive("drain-rate", values["drain-rate"])
   }
 }
 
@@ -96,6 +105,7 @@ const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> =
   memory: memoryScenario(options.memory),
   wakeup: wakeupScenario(options.wakeup),
   stalled: stalledScenario(options.stalled),
+  drain: drainScenario(options.drain),
   bundle: bundleScenario
 }
 
