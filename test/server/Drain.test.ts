@@ -132,7 +132,7 @@ describe.skipIf(!postgresAvailable)("drain", () => {
         // Bounds loose enough for a loaded machine (the bench scenario measures the spread): every close comes within
         // the window and a few seconds of slack, not at once (a drain without jitter closes all at its start).
         expect(times[0]!).toBeGreaterThanOrEqual(0)
-        expect(times.at(-1)!).toBeLessThan(windowMs + 5000)
+        expect(times.at(-1)!).toBeLessThan(windowMs + 8000)
         expect(times.filter((t) => t < windowMs / 10).length).toBeLessThan(sockets * 0.3)
         expect(times.at(-1)! - times[0]!).toBeGreaterThan(windowMs / 2)
 
