@@ -15,6 +15,7 @@ import { cpus, totalmem } from "node:os"
 import { parseArgs } from "node:util"
 import { abandonScenario } from "./abandon.js"
 import { bundleScenario } from "./bundle.js"
+import { drainScenario } from "./drain.js"
 import { fanoutScenario } from "./fanout.js"
 import { hydrationScenario } from "./hydration.js"
 import { instrumentsScenario } from "./instruments.js"
@@ -58,7 +59,10 @@ const { values } = parseArgs({
     "abandon-rounds": { type: "string", default: "3" },
     "instruments-subscribers": { type: "string", default: "100,1000" },
     "instruments-seconds": { type: "string", default: "3" },
-    "instruments-rounds": { type: "string", default: "2" }
+    "instruments-rounds": { type: "string", default: "2" },
+    "drain-sockets": { type: "string", default: "1000" },
+    "drain-window": { type: "string", default: "10" },
+    "drain-rate": { type: "string", default: "10" }
   }
 })
 
@@ -119,6 +123,11 @@ const options = {
     sockets: positive("abandon-sockets", values["abandon-sockets"]),
     rows: positive("abandon-rows", values["abandon-rows"]),
     rounds: positive("abandon-rounds", values["abandon-rounds"])
+  },
+  drain: {
+    sockets: positive("drain-sockets", values["drain-sockets"]),
+    windowSeconds: positive("drain-window", values["drain-window"]),
+    rate: positive("drain-rate", values["drain-rate"])
   }
 }
 
@@ -133,6 +142,7 @@ const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> =
   stalled: stalledScenario(options.stalled),
   abandon: abandonScenario(options.abandon),
   instruments: instrumentsScenario(options.instruments),
+  drain: drainScenario(options.drain),
   bundle: bundleScenario
 }
 

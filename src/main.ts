@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, ConfigError, Console, Effect, Logger, Option, Schema } from "effect"
+import { Cause, ConfigError, Console, Effect, Option, Schema } from "effect"
 import { AuthConfigError } from "./auth/AuthJose.js"
 import { run } from "./cli/Cli.js"
+import * as Logging from "./cli/Logging.js"
 import { StaleCursor } from "./services/Journal.js"
 import { InvalidUpdate } from "./services/Publisher.js"
 import { StorageError } from "./services/StorageError.js"
@@ -28,11 +29,12 @@ const report = (cause: Cause.Cause<unknown>) => {
   })
 }
 
-// Logs go to stderr: stdout carries what commands print (a watermark, journal rows) for scripts to read.
-const logger = Logger.replace(Logger.defaultLogger, Logger.prettyLogger({ stderr: true }))
-
-run(process.argv).pipe(
-  Effect.tapErrorCause(report),
-  Effect.provide([NodeContext.layer, logger]),
+// The logger is set up once, before anything else runs (see Logging); a bad logging setting stops the process first.
+Logging.settings.pipe(
+  Effect.tapError((error) => Console.error(`khala: bad configuration: ${error}`)),
+  Effect.flatMap((settings) =>
+    run(process.argv).pipe(Effect.tapErrorCause(report), Effect.provide(Logging.layer(settings)))
+  ),
+  Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )

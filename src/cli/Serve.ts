@@ -1,24 +1,54 @@
 import { Command } from "@effect/cli"
-import { Layer } from "effect"
+import { Config, Effect, Layer } from "effect"
 import * as AuthJose from "../auth/AuthJose.js"
+import { GroupCommitConfig } from "../engine/GroupCommit.js"
+import { HubConfig } from "../engine/Hub.js"
 import * as Retention from "../engine/Retention.js"
+import { WakeupsConfig } from "../engine/Wakeups.js"
+import { DatabaseConfig } from "../layers/Database.js"
 import * as KhalaServer from "../server/KhalaServer.js"
+import { SettingsConfig } from "../server/ServerConfig.js"
+import { HeadSignalsConfig } from "../storage/postgres/HeadSignalsPg.js"
 import { layerKhala } from "./Runtime.js"
+import { extraTopics } from "./Topics.js"
+
+/**
+ * Every setting `khala serve` reads, checked at once before anything opens the data directory, the database or a
+ * port: a bad value stops the start with one line, not after a migration. The layers read the same values again.
+ */
+const checkSettings = Effect.zipRight(
+  Config.all([
+    KhalaServer.ListenConfig,
+    SettingsConfig,
+    DatabaseConfig,
+    AuthJose.AuthConfig,
+    Retention.RetentionConfig,
+    HubConfig,
+    WakeupsConfig,
+    GroupCommitConfig,
+    HeadSignalsConfig
+  ]),
+  extraTopics
+)
 
 export const command = Command.make(
   "serve",
   {},
   () =>
-    Layer.launch(
-      Layer.merge(KhalaServer.layerConfig, Retention.layer).pipe(
-        Layer.provide(layerKhala),
-        Layer.provide(AuthJose.layerConfig)
+    Effect.zipRight(
+      checkSettings,
+      Layer.launch(
+        Layer.merge(KhalaServer.layerConfig, Retention.layer).pipe(
+          Layer.provide(layerKhala),
+          Layer.provide(AuthJose.layerConfig)
+        )
       )
     )
 ).pipe(
   Command.withDescription(
     "Migrate, then serve Khala on KHALA_HOST:KHALA_PORT: the Phoenix socket at /socket/websocket, hydration at " +
-      "/sync/v1/topics/{topic}/documents, GET /healthz and GET /readyz (ready when the database answers); and run " +
-      "retention on a schedule (KHALA_RETENTION_INTERVAL)"
+      "/sync/v1/topics/{topic}/documents, GET /healthz and GET /readyz (ready when the node takes sockets and the " +
+      "database answers); and run retention on a schedule (KHALA_RETENTION_INTERVAL). On SIGTERM it drains: new " +
+      "sockets are refused and the sockets held are closed with 1001 over KHALA_DRAIN_WINDOW, then it exits."
   )
 )

@@ -19,6 +19,7 @@ import type { Documents } from "../services/Documents.js"
 import type { Hub } from "../services/Hub.js"
 import type { Sequencer } from "../services/Sequencer.js"
 import type { TokenVerifier } from "../services/TokenVerifier.js"
+import * as Drain from "./Drain.js"
 import * as Health from "./Health.js"
 import * as Hydration from "./Hydration.js"
 import * as Metrics from "./Metrics.js"
@@ -35,22 +36,33 @@ export const syncRouter: HttpRouter.HttpRouter<never, SyncSocket.SyncSocket | Se
   socketRouter.pipe(HttpRouter.concat(Hydration.router))
 
 /**
- * `syncRouter`, with `GET /healthz`, `GET /readyz` (ready when the database answers) and `GET /metrics` (Prometheus
- * text, docs/metrics.md).
+ * `syncRouter`, with `GET /healthz`, `GET /readyz` (ready when the node takes sockets and its database answers) and
+ * `GET /metrics` (Prometheus text, docs/metrics.md).
  */
 export const router: HttpRouter.HttpRouter<
   never,
-  SyncSocket.SyncSocket | ServerConfig.ServerConfig | Services | SqlClient.SqlClient
+  SyncSocket.SyncSocket | ServerConfig.ServerConfig | Services | SqlClient.SqlClient | Drain.Drain | Health.Readiness
 > = Health.routes.pipe(HttpRouter.concat(Metrics.routes), HttpRouter.concat(syncRouter))
 
 /** What the socket endpoint and hydration run on. */
 export type Services = TokenVerifier | TopicCatalog | Hub | Sequencer | Documents
 
-/** The socket endpoint with the given settings (over the defaults), and the settings for the other routes. */
+/**
+ * The socket endpoint with the given settings (over the defaults), the settings for the other routes, the node's
+ * `Drain` (a runtime that mounts `router` on its own server runs `Drain.run` before that server stops) and its
+ * readiness log.
+ */
 export const layerSocket = (
   settings: Partial<ServerConfig.ServerSettings> = {}
-): Layer.Layer<SyncSocket.SyncSocket | ServerConfig.ServerConfig, ServerConfig.ServerConfigError, Services> =>
-  SyncSocket.layer.pipe(Layer.provideMerge(ServerConfig.layer(settings)))
+): Layer.Layer<
+  SyncSocket.SyncSocket | ServerConfig.ServerConfig | Drain.Drain | Health.Readiness,
+  ServerConfig.ServerConfigError,
+  Services
+> =>
+  Layer.merge(SyncSocket.layer, Health.layerReadiness).pipe(
+    Layer.provideMerge(Drain.layer),
+    Layer.provideMerge(ServerConfig.layer(settings))
+  )
 
 /** Where a standalone server listens, and how long it waits for a request. */
 export interface Listen {
@@ -83,7 +95,11 @@ export const nodeServer = (listen: Listen) =>
     port: listen.port
   })
 
-/** `router` on an HTTP server of its own, with the given settings. */
+/**
+ * `router` on an HTTP server of its own, with the given settings. When it stops (SIGTERM for `khala serve`), it
+ * drains first (see `Drain`): the drain's finalizer is added after the server's, so it runs before them, while the
+ * server still serves.
+ */
 export const layer = (
   options: Listen & Partial<ServerConfig.ServerSettings>
 ): Layer.Layer<
@@ -91,8 +107,11 @@ export const layer = (
   HttpServerError.ServeError | ServerConfig.ServerConfigError,
   Services | SqlClient.SqlClient
 > =>
-  HttpServer.serve(router).pipe(
-    HttpServer.withLogAddress,
+  Layer.scopedDiscard(Effect.gen(function*() {
+    yield* Layer.buildWithScope(HttpServer.serve(router).pipe(HttpServer.withLogAddress), yield* Effect.scope)
+    const drain = yield* Drain.Drain
+    yield* Effect.addFinalizer(() => drain.run)
+  })).pipe(
     Layer.provide(layerSocket(options)),
     Layer.provide(nodeServer(options))
   )

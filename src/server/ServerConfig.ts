@@ -41,6 +41,11 @@ export interface ServerSettings {
   readonly corsOrigins: ReadonlyArray<string> | "*"
   /** Most payload bytes of one hydration page or batch. */
   readonly hydrationPageBytes: number
+  /**
+   * When the server stops (SIGTERM), it closes its sockets with 1001 at random times over this window, so that
+   * their clients do not all reconnect to the other nodes at once (see `Drain`).
+   */
+  readonly drainWindow: Duration.Duration
 }
 
 /**
@@ -62,7 +67,8 @@ export const defaults: ServerSettings = {
   maxSockets: 10_000,
   maxPendingUpgrades: 256,
   corsOrigins: [],
-  hydrationPageBytes: 4 * 1024 * 1024
+  hydrationPageBytes: 4 * 1024 * 1024,
+  drainWindow: Duration.seconds(10)
 }
 
 /** A setting given in code is out of its range. */
@@ -71,7 +77,7 @@ export class ServerConfigError extends Schema.TaggedError<ServerConfigError>()("
   message: Schema.String
 }) {}
 
-const positiveDurations = ["heartbeatInterval", "idleTimeout", "slowConsumerTimeout"] as const
+const positiveDurations = ["heartbeatInterval", "idleTimeout", "slowConsumerTimeout", "drainWindow"] as const
 const integerRanges = {
   maxFrameBytes: [256, 64 * 1024 * 1024],
   framesPerSecond: [1, 1_000_000],
@@ -158,6 +164,10 @@ export const SettingsConfig: Config.Config<ServerSettings> = Config.all({
   hydrationPageBytes: integerWithin("KHALA_HYDRATION_PAGE_BYTES", ...integerRanges.hydrationPageBytes).pipe(
     Config.withDefault(defaults.hydrationPageBytes),
     Config.withDescription("Most payload bytes of one hydration page or batch")
+  ),
+  drainWindow: positiveDuration("KHALA_DRAIN_WINDOW").pipe(
+    Config.withDefault(defaults.drainWindow),
+    Config.withDescription("On SIGTERM, the sockets held are closed with 1001 at random times over this window")
   )
 })
 

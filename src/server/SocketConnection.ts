@@ -86,7 +86,9 @@ export const run = (options: {
       connection: options.connection,
       settings: config,
       closeSlowConsumer: Effect.zipRight(
-        Metrics.increment(Metrics.slowConsumerCloses),
+        Metrics.increment(Metrics.slowConsumerCloses).pipe(
+          Effect.zipRight(Effect.logWarning("closing a slow consumer: its send buffer stayed full"))
+        ),
         closeWith(CloseCode.tryAgainLater, "slow consumer", slowConsumerCloseGrace)
       )
     })

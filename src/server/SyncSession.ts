@@ -422,6 +422,9 @@ export const makeSession = (options: {
             }))
           })
         )
+        yield* Effect.logDebug("subscribed").pipe(
+          Effect.annotateLogs("topics", started.map((s) => `${s.wireName}@${s.after}`).join(","))
+        )
         for (const s of started) {
           state.subscriptions.set(s.wireName, s.subscription)
           yield* FiberMap.run(

@@ -7,6 +7,7 @@ import type { HttpServerRequest } from "@effect/platform"
 import { HttpServerRequest as ServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Context, Effect, Either, Layer, Option } from "effect"
+import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import type { WebSocket } from "ws"
 import { WebSocketServer } from "ws"
@@ -15,6 +16,7 @@ import type { Hub } from "../services/Hub.js"
 import * as Metrics from "../services/Metrics.js"
 import type { Sequencer } from "../services/Sequencer.js"
 import { TokenVerifier } from "../services/TokenVerifier.js"
+import { Drain } from "./Drain.js"
 import { ServerConfig } from "./ServerConfig.js"
 import * as SocketConnection from "./SocketConnection.js"
 import * as SocketGauges from "./SocketGauges.js"
@@ -53,6 +55,7 @@ export const make = Effect.gen(function*() {
   const verifier = yield* TokenVerifier
   const catalog = yield* TopicCatalog
   const engine = yield* Effect.context<Hub | Sequencer>()
+  const drain = yield* Drain
   const wss = new WebSocketServer({
     noServer: true,
     // frames over the inbound limit are answered with payload_too_large; far larger ones end the socket
@@ -67,38 +70,38 @@ export const make = Effect.gen(function*() {
   // Sockets held and upgrades being authorized: what this server admits is bounded (I9).
   let sockets = 0
   let pending = 0
-  const refused = (reason: string, response: HttpServerResponse.HttpServerResponse) => {
-    Metrics.add(Metrics.upgradeRefusals, 1, Metrics.reasonLabel(reason))
-    return response
-  }
   const unavailable = (reason: string, retryAfterSeconds: number) =>
     HttpServerResponse.text(`${reason}; retry later\n`, {
       status: 503,
       headers: { "retry-after": String(retryAfterSeconds) }
     })
 
+  /** A refused upgrade, counted and logged by its reason. */
+  const refused = (reason: string, response: HttpServerResponse.HttpServerResponse) =>
+    Effect.as(
+      Effect.zipRight(
+        Effect.sync(() => Metrics.add(Metrics.upgradeRefusals, 1, Metrics.reasonLabel(reason))),
+        Effect.logInfo("upgrade refused").pipe(Effect.annotateLogs("reason", reason))
+      ),
+      response
+    )
+  // The message is the verifier's, which never echoes the token or a claim's value (AuthJose).
+  const unauthorized = (reason: string, message: string) =>
+    Effect.map(
+      refused(reason, HttpServerResponse.text(`unauthorized: ${message}\n`, { status: 401 })),
+      Either.left
+    )
+
   /** Authorizes an upgrade and takes it over from the HTTP server; a refusal is the HTTP response to send. */
   const upgrade = (request: IncomingMessage) =>
     Effect.gen(function*() {
       const token = upgradeToken(request)
-      if (Option.isNone(token)) {
-        return Either.left(
-          refused("missing_token", HttpServerResponse.text("unauthorized: no token\n", { status: 401 }))
-        )
-      }
+      if (Option.isNone(token)) return yield* unauthorized("missing_token", "no token")
       const principal = yield* Effect.either(verifier.verify(token.value))
-      if (Either.isLeft(principal)) {
-        return Either.left(refused(
-          principal.left.reason,
-          HttpServerResponse.text(`unauthorized: ${principal.left.message}\n`, { status: 401 })
-        ))
-      }
+      if (Either.isLeft(principal)) return yield* unauthorized(principal.left.reason, principal.left.message)
       // a verifier of the runtime's own might hand over a deadline that is no time at all: no timer could keep it
       if (!Number.isFinite(principal.right.validUntil.getTime())) {
-        return Either.left(refused(
-          "no_expiry",
-          HttpServerResponse.text("unauthorized: token has no valid expiry\n", { status: 401 })
-        ))
+        return yield* unauthorized("no_expiry", "token has no valid expiry")
       }
       // A WebSocket client sends nothing before the 101 answer, so nothing was read past the request head. ws answers
       // a malformed handshake itself and closes the connection without calling back: that ends the wait too.
@@ -119,11 +122,13 @@ export const make = Effect.gen(function*() {
     if ((request.headers.upgrade ?? "").toLowerCase() !== "websocket") {
       return HttpServerResponse.text("expected a WebSocket upgrade\n", { status: 426 })
     }
+    // draining: the load balancer sends the client to another node (see Drain)
+    if (yield* drain.draining) return yield* refused("draining", unavailable("this server is draining", 1))
     if (sockets + pending >= settings.maxSockets) {
-      return refused("max_sockets", unavailable("this server holds its most sockets", 5))
+      return yield* refused("max_sockets", unavailable("this server holds its most sockets", 5))
     }
     if (pending >= settings.maxPendingUpgrades) {
-      return refused("max_pending_upgrades", unavailable("too many upgrades in progress", 1))
+      return yield* refused("max_pending_upgrades", unavailable("too many upgrades in progress", 1))
     }
     pending++
     const upgraded = yield* upgrade(request).pipe(Effect.ensuring(Effect.sync(() => pending--)))
@@ -132,9 +137,12 @@ export const make = Effect.gen(function*() {
     if (Option.isNone(ws)) return HttpServerResponse.empty()
     sockets++
     Metrics.add(Metrics.sockets, 1)
-    yield* SocketConnection.run({ ws: ws.value, connection: request.socket, principal, catalog, settings }).pipe(
+    yield* drain.track(ws.value).pipe(
+      Effect.zipRight(SocketConnection.run({ ws: ws.value, connection: request.socket, principal, catalog, settings })),
+      Effect.scoped,
       Effect.provide(engine),
       Effect.catchAllCause((cause) => Effect.logWarning("socket ended with a fault", cause)),
+      Effect.annotateLogs({ socket: randomUUID(), org: principal.orgId }),
       Effect.ensuring(Effect.sync(() => {
         sockets--
         Metrics.add(Metrics.sockets, -1)
@@ -147,5 +155,8 @@ export const make = Effect.gen(function*() {
 })
 
 /** The endpoint over the engine's hub and sequencer, the catalog, a token verifier and the server's settings. */
-export const layer: Layer.Layer<SyncSocket, never, ServerConfig | TokenVerifier | TopicCatalog | Hub | Sequencer> =
-  Layer.scoped(SyncSocket, make)
+export const layer: Layer.Layer<
+  SyncSocket,
+  never,
+  ServerConfig | Drain | TokenVerifier | TopicCatalog | Hub | Sequencer
+> = Layer.scoped(SyncSocket, make)

@@ -20,6 +20,8 @@ export const khalaEnv = (databaseUrl: string, dataDir: string, extra: Record<str
   KHALA_DATA_DIR: dataDir,
   KHALA_AUTH_HS256_KEYS: hsKeys.map((k) => `${k.kid}:${k.secret}`).join(","),
   KHALA_POLL_INTERVAL_MS: "10",
+  // a stopping test server drains its sockets quickly (the default window is 10 s)
+  KHALA_DRAIN_WINDOW: "500 millis",
   ...extra
 })
 
