@@ -6,7 +6,7 @@
 import type { HttpServerRequest } from "@effect/platform"
 import { HttpServerRequest as ServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Context, Effect, Either, Layer, Option } from "effect"
+import { Context, Effect, Either, Layer, LogLevel, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import type { WebSocket } from "ws"
@@ -76,12 +76,17 @@ export const make = Effect.gen(function*() {
       headers: { "retry-after": String(retryAfterSeconds) }
     })
 
-  /** A refused upgrade, counted and logged by its reason. */
+  /**
+   * A refused upgrade, counted by its reason and logged: an auth refusal at info, a full server at debug (a reconnect
+   * storm would otherwise write a line per retry; the metric counts them).
+   */
   const refused = (reason: string, response: HttpServerResponse.HttpServerResponse) =>
     Effect.as(
       Effect.zipRight(
         Effect.sync(() => Metrics.add(Metrics.upgradeRefusals, 1, Metrics.reasonLabel(reason))),
-        Effect.logInfo("upgrade refused").pipe(Effect.annotateLogs("reason", reason))
+        Effect.logWithLevel(response.status === 401 ? LogLevel.Info : LogLevel.Debug, "upgrade refused").pipe(
+          Effect.annotateLogs("reason", reason)
+        )
       ),
       response
     )
