@@ -9,7 +9,7 @@
  *   its cursor, resubscribes, and holds exactly the read model, retrying a failed hydration.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schedule } from "effect"
+import { Effect, Fiber, Schedule } from "effect"
 import type pg from "pg"
 import { createClient, memoryStore, type WatermarkStore } from "../../src/client/node.js"
 import { recordingFetch, recordingWebSocket, removeDocument, type WireLog } from "../support/ClientHarness.js"
@@ -200,6 +200,46 @@ describe.skipIf(!postgresAvailable)("client, hydration", () => {
         expect(wire.get(events)!.length - wireBefore.events).toBe(1)
         expect(wire.get(notes)!.length - wireBefore.notes).toBe(1)
         expect(http.requests.slice(requestsBeforeResume)).toEqual([])
+      })),
+    { timeout: 60_000 }
+  )
+
+  it.live(
+    "a first load by pages while a writer creates, updates and deletes ends at exactly the read model",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { client, listings, sql } = yield* setup
+        const key = (i: number) => `r${String(i).padStart(3, "0")}`
+        yield* sql.publishAll(range(1, 60).map((i) => ({ docKey: key(i), payload: { i, v: 1 } })))
+        // the writer runs while the client pages through (7 a page): new keys land before and after the page being
+        // read, listed keys get newer versions or are deleted, deleted ones come back
+        const versions = new Map(range(1, 60).map((i) => [i, 1]))
+        let written = 0
+        const writer = yield* Effect.fork(Effect.forEach(range(1, 80), (step) =>
+          Effect.gen(function*() {
+            written = step
+            yield* Effect.sleep("5 millis")
+            const i = 1 + ((step * 37) % 90)
+            const version = (versions.get(i) ?? 0) + 1
+            versions.set(i, version)
+            if (step % 5 === 0) yield* removeDocument(sql.client, { docKey: key(i), docVersion: version })
+            else yield* sql.publish({ docKey: key(i), docVersion: version, payload: { i, v: version } })
+          })))
+        const c = yield* client(memoryStore())
+        const subscription = c.subscribe(runs)
+        yield* Effect.promise(() => subscription.synced())
+        // the writer was still at work when the client had listed every page and subscribed
+        expect(written).toBeGreaterThan(0)
+        expect(written).toBeLessThan(80)
+        yield* Fiber.join(writer)
+        const head = yield* sql.head(runs)
+        const model = yield* readModel(sql.client, runs)
+        yield* waitUntil("the read model", () => {
+          const mine = held(subscription.getSnapshot())
+          return mine.size === model.size && [...model].every(([k, d]) => mine.get(k)?.v === d.v)
+        }, { detail: () => ({ head, held: held(subscription.getSnapshot()).size, model: model.size }) })
+        expect(held(subscription.getSnapshot())).toEqual(model)
+        expect(listings(runs).length).toBeGreaterThan(5)
       })),
     { timeout: 60_000 }
   )
