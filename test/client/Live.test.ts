@@ -111,27 +111,36 @@ describe.skipIf(!postgresAvailable)("client, live", () => {
     { timeout: 60_000 }
   )
 
-  it.live("a forbidden topic fails alone; the others are followed", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const db = yield* testDatabase
-      const { server } = yield* startKhala(db.url)
-      const sql = yield* sqlPublisher(db.url)
-      yield* sql.publish({ docKey: "r1", payload: { i: 1 } })
-      const client = createClient({
-        url: server.url(""),
-        token: () => signToken({ org: "org_a", scopes: [runs] }),
-        initialLoad: "replay"
-      })
-      const allowed = client.subscribe(runs)
-      const forbidden = client.subscribe(notes)
-      const refusal = yield* Effect.promise(() => forbidden.synced().then(() => undefined, (error: unknown) => error))
-      expect(refusal).toMatchObject({ _tag: "ForbiddenTopic", topic: notes })
-      expect(forbidden.status.getSnapshot().error).toMatchObject({ _tag: "ForbiddenTopic" })
-      yield* Effect.promise(() => allowed.synced())
-      expect(allowed.get("r1")?.payload).toEqual({ i: 1 })
-      expect(client.state.getSnapshot().status).toBe("live")
-      yield* Effect.promise(() => client.close())
-    })), { timeout: 60_000 })
+  it.live(
+    "a forbidden topic fails alone, refused by the subscribe or by hydration; the others are followed",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const db = yield* testDatabase
+        const { server } = yield* startKhala(db.url)
+        const sql = yield* sqlPublisher(db.url)
+        yield* sql.publish({ docKey: "r1", payload: { i: 1 } })
+        // a first load by replay meets the subscribe's refusal; one by hydration the listing's 403
+        for (const initialLoad of ["replay", "hydrate"] as const) {
+          const client = createClient({
+            url: server.url(""),
+            token: () => signToken({ org: "org_a", scopes: [runs] }),
+            initialLoad
+          })
+          const allowed = client.subscribe(runs)
+          const forbidden = client.subscribe(notes)
+          const refusal = yield* Effect.promise(() =>
+            forbidden.synced().then(() => undefined, (error: unknown) => error)
+          )
+          expect(refusal, initialLoad).toMatchObject({ _tag: "ForbiddenTopic", topic: notes })
+          expect(forbidden.status.getSnapshot().error).toMatchObject({ _tag: "ForbiddenTopic" })
+          yield* Effect.promise(() => allowed.synced())
+          expect(allowed.get("r1")?.payload).toEqual({ i: 1 })
+          expect(client.state.getSnapshot().status).toBe("live")
+          yield* Effect.promise(() => client.close())
+        }
+      })),
+    { timeout: 60_000 }
+  )
 
   it.live("the Effect service streams each persisted step's changes", () =>
     Effect.scoped(Effect.gen(function*() {

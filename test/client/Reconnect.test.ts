@@ -1,11 +1,13 @@
 /**
  * 100 clients cut off at the same instant by a server crash come back spread out once a new server is up: full-jitter
- * backoff, measured per client (the moment each is live again) and from outside the clients (the proxy's accept
- * times). Clients retrying at a fixed delay would all come back within one instant; these must never put more than a
+ * backoff, measured per client (when each opened the socket that reached the new server) and from outside the clients
+ * (the proxy's accept times). Clients retrying at a fixed delay would all come back within one instant; these must never put more than a
  * fifth of themselves into any 50 ms. Every one of them resumes with what was published meanwhile.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import WebSocket from "ws"
+import type { WebSocketConstructor } from "../../src/client/Connection.js"
 import { createClient } from "../../src/client/node.js"
 import { range, signToken, sqlPublisher, startKhala } from "../support/Khala.js"
 import { waitUntil } from "../support/PhoenixClient.js"
@@ -39,21 +41,27 @@ describe.skipIf(!postgresAvailable)("client, many reconnecting at once", () => {
         const sql = yield* sqlPublisher(db.url)
         yield* sql.publish({ docKey: "before", payload: {} })
         const token = yield* Effect.promise(() => signToken({ org: "org_a", scopes: [runs] }))
-        // when each client was live again after the crash
+        // per client, when it opened the first socket after the crash that reached a server: its connect time, as
+        // the client chose it (the server's answer, slower when it is busy, does not move it)
         const backAt = new Map<number, number>()
         let crashedAt = Infinity
         const all = range(1, clients).map((n) => {
-          const client = createClient({
+          class Timed extends WebSocket {
+            constructor(url: string, protocols?: string | Array<string>) {
+              super(url, protocols)
+              const openedAt = performance.now()
+              this.once("open", () => {
+                if (openedAt > crashedAt && !backAt.has(n)) backAt.set(n, openedAt)
+              })
+            }
+          }
+          return createClient({
             url: proxy.url,
             token: () => token,
             initialLoad: "replay",
-            backoff: { baseMs, maxMs: baseMs, stableAfterMs: 0 }
+            backoff: { baseMs, maxMs: baseMs, stableAfterMs: 0 },
+            webSocket: Timed as unknown as WebSocketConstructor
           })
-          client.state.subscribe(() => {
-            const now = performance.now()
-            if (now > crashedAt && !backAt.has(n) && client.state.getSnapshot().status === "live") backAt.set(n, now)
-          })
-          return client
         })
         yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all(all.map((client) => client.close()))))
         const subscriptions = all.map((client) => client.subscribe(runs))
@@ -77,8 +85,8 @@ describe.skipIf(!postgresAvailable)("client, many reconnecting at once", () => {
         )
 
         const times = [...backAt.values()].sort((a, b) => a - b)
-        // nobody came back before there was a server to come back to
-        expect(times[0]!).toBeGreaterThan(upAt - 1)
+        // nobody got through before there was a server to come back to (give or take the proxy's retarget)
+        expect(times[0]!).toBeGreaterThan(upAt - windowMs)
         // Full jitter spreads them over the growing backoff window; a fixed delay would put all within a few ms. The
         // bounds leave room for the bunching of 100 random draws and a server sharing two cores.
         expect(densest(times, windowMs)).toBeLessThanOrEqual(clients / 5)
