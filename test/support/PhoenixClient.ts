@@ -26,6 +26,8 @@ export interface ConnectOptions {
   readonly authToken?: string
   /** How long to wait for the socket to open. Default 10 s. */
   readonly timeoutMs?: number
+  /** The payload of the channel's `phx_join`. Default `{}`. */
+  readonly joinParams?: object
 }
 
 export interface SyncClient {
@@ -114,7 +116,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<SyncClient, Erro
         reconnectAfterMs: () => 200,
         rejoinAfterMs: () => 200
       })
-      const channel = socket.channel("sync:v1", {})
+      const channel = socket.channel("sync:v1", options.joinParams ?? {})
       const batches: Array<UpdateBatch> = []
       const errors: Array<any> = []
       const heartbeats: Array<{ watermarks: ReadonlyArray<TopicWatermark> }> = []
