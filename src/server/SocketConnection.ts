@@ -240,12 +240,10 @@ export const run = (options: {
         const warnAt = warned === current ? expiresAt : TokenRefresh.warnAt(current, warning)
         if (warned !== current && now >= warnAt) {
           warned = current
-          yield* session.sendFrame(PhoenixFrame.push(
-            null,
-            SyncChannel.channelTopic,
+          yield* session.channelPush(
             SyncChannel.SyncEvent.tokenExpiring,
             Replies.tokenExpiringPush({ expiresAt: current.expiresAt, closesInMs: expiresAt - now })
-          ))
+          )
         }
         if (now >= expiresAt) {
           yield* session.sendFrame(PhoenixFrame.push(null, SyncChannel.channelTopic, SyncChannel.SyncEvent.error, {

@@ -618,5 +618,16 @@ export const makeSession = (options: {
       })
     )
 
-    return { handle, heartbeatPush, replyError, sendFrame }
+    /**
+     * A push on the channel outside any request: with the current join's ref when joined (clients that match pushes
+     * to their join see it), else with none.
+     */
+    const channelPush = (event: string, payload: unknown) =>
+      Effect.suspend(() =>
+        sendFrame(
+          PhoenixFrame.push(Option.getOrNull(Option.map(joined, (state) => state.joinRef)), topic, event, payload)
+        )
+      )
+
+    return { channelPush, handle, heartbeatPush, replyError, sendFrame }
   })

@@ -134,6 +134,8 @@ describe("token deadlines", () => {
       const warning = yield* raw.waitForFrame("the expiry warning", (f) => f[3] === "sync:token_expiring")
       // exp is 4 to 5 s after the upgrade; the warning 3 s before it; the close 30 s after exp
       expect(Date.now() - openedAt).toBeGreaterThan(500)
+      // on the channel of the join, so that clients matching pushes to their join see it
+      expect(warning[0]).toBe("j")
       expect(warning[4].closes_in_ms).toBeGreaterThan(30_000)
       expect(raw.closed()).toBe(undefined)
     })))
