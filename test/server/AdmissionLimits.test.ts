@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Admission from "../../src/server/Admission.js"
 import { serveInProcess } from "../support/InProcess.js"
 import { token } from "../support/Khala.js"
 import { waitUntil } from "../support/PhoenixClient.js"
@@ -15,6 +16,34 @@ const runs = "runtime.run_summaries"
 const topics = ["runtime.run_summaries", "runtime.notifications", "runtime.codex_worker_summaries"]
 
 describe("per-tenant admission", () => {
+  it("a place is given back once however often it is released; a principal's rate outlives none of its sockets", () => {
+    const admission = Admission.make({
+      maxSocketsPerOrg: 2,
+      maxSocketsPerPrincipal: 1,
+      principalSubscribesPerSecond: 4,
+      socketOrigins: ["https://app.example"]
+    })
+    const alice = { subject: "alice", orgId: "org_a" }
+    const first = admission.admit(alice, 0)
+    if (first._tag !== "Admitted") throw new Error("refused")
+    expect(admission.admit(alice, 0)).toMatchObject({ _tag: "Refused", refusal: { status: 429 } })
+    expect(first.ticket.subscribeRate(4, 0)).toBe(0)
+    expect(first.ticket.subscribeRate(1, 0)).toBeGreaterThan(0)
+    first.ticket.release()
+    first.ticket.release()
+    const second = admission.admit(alice, 0)
+    expect(second._tag).toBe("Admitted")
+    // the double release freed one place, not two: the principal's limit holds
+    expect(admission.admit(alice, 0)._tag).toBe("Refused")
+    // a new socket after the last one ended starts with a full bucket of its own
+    if (second._tag === "Admitted") expect(second.ticket.subscribeRate(4, 0)).toBe(0)
+    expect(admission.admit({ subject: "bob", orgId: "org_a" }, 0)._tag).toBe("Admitted")
+    expect(admission.admit({ subject: "carol", orgId: "org_a" }, 0)).toMatchObject({ refusal: { status: 429 } })
+    expect(admission.originAllowed(undefined)).toBe(true)
+    expect(admission.originAllowed("https://app.example")).toBe(true)
+    expect(admission.originAllowed("https://app.example.evil")).toBe(false)
+  })
+
   it.live("beyond maxSocketsPerPrincipal the principal is refused 429 with Retry-After; others are not", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* serveInProcess({ settings: { maxSocketsPerPrincipal: 2 } })
