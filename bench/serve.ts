@@ -42,6 +42,9 @@ export const khalaServe = (databaseUrl: string, env: Record<string, string> = {}
           DATABASE_URL: databaseUrl,
           KHALA_PORT: String(port),
           KHALA_AUTH_HS256_KEYS: authKeys,
+          // every bench client is one principal (`benchToken`): its share is the whole server
+          KHALA_MAX_SOCKETS_PER_PRINCIPAL: "10000000",
+          KHALA_PRINCIPAL_SUBSCRIBES_PER_SECOND: "1000000",
           ...env
         },
         stdio: ["ignore", "ignore", "pipe"]

@@ -112,6 +112,52 @@ export const heartbeatPush = (options: { readonly watermarks: ReadonlyArray<Topi
 })
 
 /**
+ * `sync:auth` ok response: the topics the new token may read, and when the socket's new deadline falls (protocol.md
+ * §5.7).
+ *
+ * @since 0.1.0
+ */
+export interface AuthReply {
+  readonly allowed_topics: ReadonlyArray<string>
+  /** The new token's `exp`, in Unix seconds. */
+  readonly expires_at: number
+}
+
+/**
+ * @since 0.1.0
+ */
+export const authReply = (options: {
+  readonly allowedTopics: ReadonlyArray<string>
+  readonly expiresAt: Date
+}): AuthReply => ({
+  allowed_topics: [...options.allowedTopics],
+  expires_at: Math.floor(options.expiresAt.getTime() / 1000)
+})
+
+/**
+ * `sync:token_expiring` push (protocol.md §5.7): the socket's token expires soon and the socket closes then.
+ *
+ * @since 0.1.0
+ */
+export interface TokenExpiringPush {
+  /** The token's `exp`, in Unix seconds. */
+  readonly expires_at: number
+  /** Milliseconds until the server closes the socket unless a `sync:auth` replaces the token. */
+  readonly closes_in_ms: number
+}
+
+/**
+ * @since 0.1.0
+ */
+export const tokenExpiringPush = (options: {
+  readonly expiresAt: Date
+  readonly closesInMs: number
+}): TokenExpiringPush => ({
+  expires_at: Math.floor(options.expiresAt.getTime() / 1000),
+  closes_in_ms: Math.max(0, Math.round(options.closesInMs))
+})
+
+/**
  * One journal row as sent to a client, with its payload as a value.
  *
 
@@ -150,6 +196,10 @@ export interface ErrorPayload {
   readonly request_id?: string
   /** A finer cause, e.g. `epoch_changed` with `stale_cursor`, or `revoked` / `token_expired` with `unauthorized`. */
   readonly reason?: string
+  /** With `upgrade_required`: the oldest protocol version the server accepts. */
+  readonly min_protocol_version?: number
+  /** With `upgrade_required`: the oldest schema version the server accepts. */
+  readonly min_schema_version?: number
 }
 
 /**
@@ -167,6 +217,8 @@ export const errorPayload = (options: {
   readonly forbiddenTopics?: ReadonlyArray<string> | undefined
   readonly requestId?: string | undefined
   readonly reason?: string | undefined
+  readonly minProtocolVersion?: number | undefined
+  readonly minSchemaVersion?: number | undefined
 }): ErrorPayload => {
   const fullResyncRequired = options.fullResyncRequired ?? (options.code === "stale_cursor" ? true : undefined)
   return {
@@ -186,6 +238,8 @@ export const errorPayload = (options: {
       : {}),
     ...(options.forbiddenTopics !== undefined ? { forbidden_topics: [...options.forbiddenTopics] } : {}),
     ...(options.requestId !== undefined ? { request_id: options.requestId } : {}),
-    ...(options.reason !== undefined ? { reason: options.reason } : {})
+    ...(options.reason !== undefined ? { reason: options.reason } : {}),
+    ...(options.minProtocolVersion !== undefined ? { min_protocol_version: options.minProtocolVersion } : {}),
+    ...(options.minSchemaVersion !== undefined ? { min_schema_version: options.minSchemaVersion } : {})
   }
 }

@@ -175,6 +175,50 @@ export const HeartbeatRequest = Schema.transform(Schema.Struct({}), Schema.Struc
  */
 export interface HeartbeatRequest extends Schema.Schema.Type<typeof HeartbeatRequest> {}
 
+/** Longest token accepted in band; the frame limit bounds it anyway, this keeps the verifier's input small. */
+export const maxTokenLength = 16 * 1024
+
+/**
+ * `sync:auth` payload (protocol.md §5.7): the token that replaces the socket's.
+ *
+ * @since 0.1.0
+ */
+export const AuthRequest = Schema.Struct({
+  token: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxTokenLength))
+})
+
+/**
+ * @since 0.1.0
+ */
+export interface AuthRequest extends Schema.Schema.Type<typeof AuthRequest> {}
+
+/** Longest `client_build_id`. */
+export const maxClientBuildIdLength = 128
+
+const Version = Schema.Int.pipe(Schema.between(0, 2 ** 31 - 1))
+
+/**
+ * `phx_join` payload on `sync:v1` (protocol.md §5.1): what the client says about itself, each optional (`null` counts
+ * as absent); other keys are ignored.
+ *
+ * @since 0.1.0
+ */
+export const JoinRequest = Schema.Struct({
+  clientBuildId: Schema.optionalWith(
+    Schema.String.pipe(Schema.minLength(1), Schema.maxLength(maxClientBuildIdLength)),
+    { nullable: true, exact: true }
+  ).pipe(Schema.fromKey("client_build_id")),
+  protocolVersion: Schema.optionalWith(Version, { nullable: true, exact: true }).pipe(
+    Schema.fromKey("protocol_version")
+  ),
+  schemaVersion: Schema.optionalWith(Version, { nullable: true, exact: true }).pipe(Schema.fromKey("schema_version"))
+})
+
+/**
+ * @since 0.1.0
+ */
+export interface JoinRequest extends Schema.Schema.Type<typeof JoinRequest> {}
+
 /**
  * A client request payload that does not decode; answered with `bad_subscription` (protocol.md §5). `requestId`
  * is the payload's `request_id` when it had a readable one, so the error can be correlated.
@@ -260,4 +304,24 @@ export const decodeUnsubscribe: (payload: unknown) => Either.Either<UnsubscribeR
 export const decodeHeartbeat: (payload: unknown) => Either.Either<HeartbeatRequest, MalformedRequest> = decoder(
   HeartbeatRequest,
   SyncEvent.heartbeat
+)
+
+/**
+ * Decodes a `sync:auth` payload.
+ *
+ * @since 0.1.0
+ */
+export const decodeAuth: (payload: unknown) => Either.Either<AuthRequest, MalformedRequest> = decoder(
+  AuthRequest,
+  SyncEvent.auth
+)
+
+/**
+ * Decodes a `phx_join` payload of `sync:v1`.
+ *
+ * @since 0.1.0
+ */
+export const decodeJoin: (payload: unknown) => Either.Either<JoinRequest, MalformedRequest> = decoder(
+  JoinRequest,
+  "phx_join"
 )

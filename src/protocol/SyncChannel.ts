@@ -23,8 +23,19 @@ export const SyncEvent = {
   unsubscribe: "sync:unsubscribe",
   heartbeat: "sync:heartbeat",
   updateBatch: "sync:update_batch",
-  error: "sync:error"
+  error: "sync:error",
+  /** Client → server: replaces the socket's token (protocol.md §5.7). */
+  auth: "sync:auth",
+  /** Server → client: the socket's token expires soon; refresh it with `sync:auth` (protocol.md §5.7). */
+  tokenExpiring: "sync:token_expiring"
 } as const
+
+/**
+ * The version of this protocol a client states in `protocol_version` on join (protocol.md §5.1).
+ *
+ * @since 0.1.0
+ */
+export const protocolVersion = 1
 
 /**
  * Most topics one subscribe or unsubscribe request may name (counted before de-duplication, so the work a

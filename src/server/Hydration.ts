@@ -91,6 +91,12 @@ const BatchGetBody = Schema.Struct({
 })
 const decodeBatchGet = Schema.decodeUnknownEither(Schema.parseJson(BatchGetBody))
 
+/**
+ * Postgres text never holds U+0000, so a key or prefix with one names no document; sent to the database it would
+ * fail the query, and a client's odd key must not read as the database failing (503).
+ */
+const storable = (text: string) => !text.includes("\u0000")
+
 const bearer = (request: HttpServerRequest.HttpServerRequest) => {
   const header = request.headers["authorization"] ?? ""
   const match = /^Bearer\s+(\S+)$/i.exec(header)
@@ -132,8 +138,15 @@ const list = (topic: TopicInfo, principal: Principal, search: URLSearchParams, s
       const decoded = decodeCursor(query.right.cursor)
       if (Either.isLeft(decoded)) return yield* refused(400, "bad_subscription", "cursor is not one this server made")
       cursor = decoded.right
+      // a cursor is made by this server from stored keys: one holding what no key holds was not
+      if (!storable(cursor.k) || (cursor.p !== undefined && !storable(cursor.p))) {
+        return yield* refused(400, "bad_subscription", "cursor is not one this server made")
+      }
     }
     const prefix = cursor?.p ?? query.right.doc_key_prefix
+    if (prefix !== undefined && !storable(prefix)) {
+      return yield* refused(400, "bad_subscription", "doc_key_prefix cannot contain U+0000")
+    }
     if (cursor !== undefined && query.right.doc_key_prefix !== undefined && query.right.doc_key_prefix !== cursor.p) {
       return yield* refused(400, "bad_subscription", "doc_key_prefix differs from the listing's")
     }
@@ -176,6 +189,7 @@ const matches = (ifNoneMatch: string | undefined, etag: string) =>
 
 const getOne = (topic: TopicInfo, principal: Principal, docKey: string, ifNoneMatch: string | undefined) =>
   Effect.gen(function*() {
+    if (!storable(docKey)) return yield* refused(404, "not_found", "no such document")
     const found = yield* Effect.flatMap(
       Documents,
       (documents) => documents.get(topic.wireName, principal.orgId, docKey)
@@ -201,7 +215,8 @@ const batchGet = (topic: TopicInfo, principal: Principal, body: string, settings
     }
     const found = yield* Effect.flatMap(
       Documents,
-      (documents) => documents.getMany(topic.wireName, principal.orgId, decoded.right.doc_keys)
+      // keys no document can have are left out: the answer lists those that exist
+      (documents) => documents.getMany(topic.wireName, principal.orgId, decoded.right.doc_keys.filter(storable))
     ).pipe(storageFailed)
     // bounded like a page: documents past the budget, or over the per-document limit, are to be fetched alone
     let bytes = 0

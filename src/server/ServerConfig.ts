@@ -46,6 +46,30 @@ export interface ServerSettings {
    * their clients do not all reconnect to the other nodes at once (see `Drain`).
    */
   readonly drainWindow: Duration.Duration
+  /** How long before its token's `exp` a socket is pushed `sync:token_expiring` (protocol.md §5.7). */
+  readonly tokenExpiryWarning: Duration.Duration
+  /** Joins stating an older `protocol_version` are refused with `upgrade_required` (protocol.md §5.1, §9). */
+  readonly minProtocolVersion: number
+  /** Joins stating an older `schema_version` are refused with `upgrade_required`. */
+  readonly minSchemaVersion: number
+  /** `client_build_id`s refused with `upgrade_required`: exact ids, or prefixes ending in `*`. */
+  readonly refusedClientBuilds: ReadonlyArray<string>
+  /** Sockets one org may hold on this server; further upgrades get 429 with `Retry-After` (protocol.md §10). */
+  readonly maxSocketsPerOrg: number
+  /** Sockets one principal (`sub` within its org) may hold on this server; further upgrades get 429. */
+  readonly maxSocketsPerPrincipal: number
+  /**
+   * Topic subscriptions per second one principal may start on this server, all its sockets together (a burst of one
+   * second's worth); a subscribe over it is answered `rate_limited`. Each starts a replay: this bounds the journal
+   * reads one principal causes.
+   */
+  readonly principalSubscribesPerSecond: number
+  /**
+   * Origins a browser may open a socket from (`"*"` for any); an upgrade with another `Origin` gets 403. Upgrades
+   * without `Origin` (not from a browser) are not checked. Tokens, not cookies, authorize a socket, so a foreign page
+   * gains nothing it lacks a token for; the list narrows which pages may use one.
+   */
+  readonly socketOrigins: ReadonlyArray<string> | "*"
 }
 
 /**
@@ -68,7 +92,15 @@ export const defaults: ServerSettings = {
   maxPendingUpgrades: 256,
   corsOrigins: [],
   hydrationPageBytes: 4 * 1024 * 1024,
-  drainWindow: Duration.seconds(10)
+  drainWindow: Duration.seconds(10),
+  tokenExpiryWarning: Duration.seconds(60),
+  minProtocolVersion: 0,
+  minSchemaVersion: 0,
+  refusedClientBuilds: [],
+  maxSocketsPerOrg: 10_000,
+  maxSocketsPerPrincipal: 500,
+  principalSubscribesPerSecond: 500,
+  socketOrigins: "*"
 }
 
 /** A setting given in code is out of its range. */
@@ -77,7 +109,13 @@ export class ServerConfigError extends Schema.TaggedError<ServerConfigError>()("
   message: Schema.String
 }) {}
 
-const positiveDurations = ["heartbeatInterval", "idleTimeout", "slowConsumerTimeout", "drainWindow"] as const
+const positiveDurations = [
+  "heartbeatInterval",
+  "idleTimeout",
+  "slowConsumerTimeout",
+  "drainWindow",
+  "tokenExpiryWarning"
+] as const
 const integerRanges = {
   maxFrameBytes: [256, 64 * 1024 * 1024],
   framesPerSecond: [1, 1_000_000],
@@ -85,7 +123,12 @@ const integerRanges = {
   sendBufferBytes: [16 * 1024, 1024 * 1024 * 1024],
   maxSockets: [1, 10_000_000],
   maxPendingUpgrades: [1, 1_000_000],
-  hydrationPageBytes: [1024, 1024 * 1024 * 1024]
+  hydrationPageBytes: [1024, 1024 * 1024 * 1024],
+  minProtocolVersion: [0, 2 ** 31 - 1],
+  minSchemaVersion: [0, 2 ** 31 - 1],
+  maxSocketsPerOrg: [1, 10_000_000],
+  maxSocketsPerPrincipal: [1, 10_000_000],
+  principalSubscribesPerSecond: [1, 1_000_000]
 } as const
 
 /** The settings, checked: every duration positive, every number an integer within its range. */
@@ -106,8 +149,27 @@ export const make = (settings: Partial<ServerSettings> = {}): Effect.Effect<Serv
         })
       }
     }
+    // an origin is compared with the browser's `Origin` header as it is: a path or a trailing slash would never match
+    if (merged.socketOrigins !== "*") {
+      for (const origin of merged.socketOrigins) {
+        if (!isOrigin(origin)) {
+          return yield* new ServerConfigError({
+            setting: "socketOrigins",
+            message: `socketOrigins must be origins like https://app.example (scheme, host, port), not ${origin}`
+          })
+        }
+      }
+    }
     return merged
   })
+
+const isOrigin = (value: string): boolean => {
+  try {
+    return new URL(value).origin === value
+  } catch {
+    return false
+  }
+}
 
 /** The server's settings. */
 export class ServerConfig extends Context.Tag("khala/ServerConfig")<ServerConfig, ServerSettings>() {}
@@ -119,6 +181,16 @@ export const layer = (settings: Partial<ServerSettings> = {}): Layer.Layer<Serve
 const positiveDuration = (name: string) =>
   Config.duration(name).pipe(
     Config.validate({ message: "must be a positive duration", validation: (d) => Duration.toMillis(d) > 0 })
+  )
+
+/** A comma-separated list, or `*` for any. */
+const listOrAny = (name: string, description: string) =>
+  Config.string(name).pipe(
+    Config.withDefault("*"),
+    Config.map((value): ReadonlyArray<string> | "*" =>
+      value.trim() === "*" ? "*" : value.split(",").map((item) => item.trim()).filter((item) => item !== "")
+    ),
+    Config.withDescription(description)
   )
 
 /** The settings as `khala serve` reads them from the environment. */
@@ -168,6 +240,43 @@ export const SettingsConfig: Config.Config<ServerSettings> = Config.all({
   drainWindow: positiveDuration("KHALA_DRAIN_WINDOW").pipe(
     Config.withDefault(defaults.drainWindow),
     Config.withDescription("On SIGTERM, the sockets held are closed with 1001 at random times over this window")
+  ),
+  tokenExpiryWarning: positiveDuration("KHALA_TOKEN_EXPIRY_WARNING").pipe(
+    Config.withDefault(defaults.tokenExpiryWarning),
+    Config.withDescription("How long before its token's exp a socket is pushed sync:token_expiring")
+  ),
+  minProtocolVersion: integerWithin("KHALA_MIN_PROTOCOL_VERSION", ...integerRanges.minProtocolVersion).pipe(
+    Config.withDefault(defaults.minProtocolVersion),
+    Config.withDescription("Joins stating an older protocol_version are refused with upgrade_required")
+  ),
+  minSchemaVersion: integerWithin("KHALA_MIN_SCHEMA_VERSION", ...integerRanges.minSchemaVersion).pipe(
+    Config.withDefault(defaults.minSchemaVersion),
+    Config.withDescription("Joins stating an older schema_version are refused with upgrade_required")
+  ),
+  refusedClientBuilds: Config.string("KHALA_REFUSED_CLIENT_BUILDS").pipe(
+    Config.withDefault(""),
+    Config.map((value) => value.split(",").map((build) => build.trim()).filter((build) => build !== "")),
+    Config.withDescription("client_build_ids refused with upgrade_required, comma-separated; a trailing * is a prefix")
+  ),
+  maxSocketsPerOrg: integerWithin("KHALA_MAX_SOCKETS_PER_ORG", ...integerRanges.maxSocketsPerOrg).pipe(
+    Config.withDefault(defaults.maxSocketsPerOrg),
+    Config.withDescription("Sockets one org holds on one server; further upgrades get 429 with Retry-After")
+  ),
+  maxSocketsPerPrincipal: integerWithin("KHALA_MAX_SOCKETS_PER_PRINCIPAL", ...integerRanges.maxSocketsPerPrincipal)
+    .pipe(
+      Config.withDefault(defaults.maxSocketsPerPrincipal),
+      Config.withDescription("Sockets one sub (within its org) holds on one server; further upgrades get 429")
+    ),
+  principalSubscribesPerSecond: integerWithin(
+    "KHALA_PRINCIPAL_SUBSCRIBES_PER_SECOND",
+    ...integerRanges.principalSubscribesPerSecond
+  ).pipe(
+    Config.withDefault(defaults.principalSubscribesPerSecond),
+    Config.withDescription("Topic subscriptions per second one sub starts on one server, all its sockets together")
+  ),
+  socketOrigins: listOrAny(
+    "KHALA_SOCKET_ORIGINS",
+    "Origins a browser may open a socket from, comma-separated, or *; upgrades without Origin are not checked"
   )
 })
 

@@ -15,12 +15,14 @@ import type { ErrorPayload } from "../protocol/Replies.js"
 import * as SyncChannel from "../protocol/SyncChannel.js"
 import type { Catalog } from "../protocol/TopicCatalog.js"
 import * as Metrics from "../services/Metrics.js"
-import type { Principal } from "../services/TokenVerifier.js"
+import type { Principal, Unauthorized } from "../services/TokenVerifier.js"
+import type { Compatibility } from "./Compatibility.js"
 import * as InboundFrame from "./InboundFrame.js"
 import * as Outbound from "./Outbound.js"
 import * as RateLimit from "./RateLimit.js"
 import type { ServerSettings } from "./ServerConfig.js"
 import { makeSession } from "./SyncSession.js"
+import * as TokenRefresh from "./TokenRefresh.js"
 
 /** Close codes; every one but 1000 makes Phoenix clients reconnect and resume (protocol.md §5). */
 export const CloseCode = {
@@ -58,6 +60,11 @@ export const run = (options: {
   readonly principal: Principal
   readonly catalog: Catalog
   readonly settings: ServerSettings
+  /** Verifies `sync:auth` tokens (protocol.md §5.7). */
+  readonly verify: (token: string) => Effect.Effect<Principal, Unauthorized>
+  readonly compatibility: Compatibility
+  /** The principal's subscribe rate on this server (`Admission`). */
+  readonly subscribeRate: (cost: number, now: number) => number
 }) =>
   Effect.scoped(Effect.gen(function*() {
     const { catalog, principal, settings: config, ws } = options
@@ -172,10 +179,16 @@ export const run = (options: {
         yield* closeWith(CloseCode.internalError, "internal error")
       })
 
+    const credentials = yield* TokenRefresh.make(principal)
     const session = yield* makeSession({
-      principal,
+      policy: {
+        credentials,
+        verify: options.verify,
+        compatibility: options.compatibility,
+        subscribeRate: (cost) => options.subscribeRate(cost, Date.now())
+      },
       catalog,
-      socket: { send, offer, awaitRoom, fault },
+      socket: { send, offer, awaitRoom, fault, close: closeWith },
       // the frame of a request was charged one token as it arrived; a request may cost more (a subscribe)
       rateLimit: (cost) => bucket.take(cost, Date.now()),
       newId: randomUUID
@@ -222,15 +235,27 @@ export const run = (options: {
 
     yield* Queue.take(inbound).pipe(Effect.flatMap(receive), Effect.forever, untilFault, Effect.forkScoped)
     // One timer per socket, waking only when something is due: the periodic heartbeat push, the idle deadline, and
-    // the token's expiry, which ends the socket so that the client gets a fresh token and resumes (protocol.md §8).
+    // the token's expiry, which ends the socket so that the client gets a fresh token and resumes (protocol.md §8),
+    // and the warning ahead of it (protocol.md §5.7). A `sync:auth` wakes it: the deadline is that of the new token.
     yield* Effect.gen(function*() {
       const heartbeatEvery = Duration.toMillis(config.heartbeatInterval)
       const idleTimeout = Duration.toMillis(config.idleTimeout)
-      // the verifier accepts the token until then, clock tolerance included: a token accepted is served (protocol.md §8)
-      const expiresAt = principal.validUntil.getTime()
+      const warning = Duration.toMillis(config.tokenExpiryWarning)
       let nextHeartbeat = (yield* Clock.currentTimeMillis) + heartbeatEvery
+      let warned: Principal | undefined
       while (true) {
         const now = yield* Clock.currentTimeMillis
+        const current = credentials.current()
+        // the verifier accepts the token until then, clock tolerance included: a token accepted is served (protocol.md §8)
+        const expiresAt = current.validUntil.getTime()
+        const warnAt = warned === current ? expiresAt : TokenRefresh.warnAt(current, warning)
+        if (warned !== current && now >= warnAt) {
+          warned = current
+          yield* session.channelPush(
+            SyncChannel.SyncEvent.tokenExpiring,
+            Replies.tokenExpiringPush({ expiresAt: current.expiresAt, closesInMs: expiresAt - now })
+          )
+        }
         if (now >= expiresAt) {
           yield* session.sendFrame(PhoenixFrame.push(null, SyncChannel.channelTopic, SyncChannel.SyncEvent.error, {
             code: "unauthorized",
@@ -244,7 +269,11 @@ export const run = (options: {
           yield* session.heartbeatPush
           nextHeartbeat = now + heartbeatEvery
         }
-        yield* Effect.sleep(Math.max(0, Math.min(nextHeartbeat, expiresAt, lastFrameAt + idleTimeout) - now))
+        const wake = warned === current ? expiresAt : Math.min(warnAt, expiresAt)
+        yield* Effect.raceFirst(
+          Effect.sleep(Math.max(0, Math.min(nextHeartbeat, wake, lastFrameAt + idleTimeout) - now)),
+          credentials.changed
+        )
       }
     }).pipe(untilFault, Effect.forkScoped)
     yield* Deferred.await(closed)

@@ -14,8 +14,11 @@ import { Audience, Hub } from "../services/Hub.js"
 import type { JournalRow } from "../services/Journal.js"
 import * as Metrics from "../services/Metrics.js"
 import { Sequencer } from "../services/Sequencer.js"
-import type { Principal } from "../services/TokenVerifier.js"
+import type { Principal, Unauthorized } from "../services/TokenVerifier.js"
+import type { Compatibility } from "./Compatibility.js"
 import * as SessionMetrics from "./SessionMetrics.js"
+import type { Credentials } from "./TokenRefresh.js"
+import * as TokenRefresh from "./TokenRefresh.js"
 import * as TopicAccess from "./TopicAccess.js"
 
 type Frame = PhoenixFrame.Frame
@@ -37,6 +40,8 @@ export interface SessionSocket {
   readonly awaitRoom: Effect.Effect<void>
   /** Ends the socket after a defect in its handling, telling the client `internal` (I9: never a deaf socket). */
   readonly fault: (cause: Cause.Cause<unknown>) => Effect.Effect<void>
+  /** Closes the socket with a code of protocol.md §2, after the frames already queued. */
+  readonly close: (code: number, reason: string) => Effect.Effect<void>
 }
 
 /** What a refusal is counted as: its wire code, or Phoenix's `unmatched topic`. */
@@ -44,6 +49,24 @@ const refusalReason = (response: unknown): string =>
   typeof response === "object" && response !== null && "code" in response && typeof response.code === "string"
     ? response.code
     : "unmatched_topic"
+
+/** What the server decides for a session beyond its own frames: tokens, the support window, shared limits. */
+export interface SessionPolicy {
+  /** The socket's token, replaced by `sync:auth` (protocol.md §5.7); the socket's timer keeps its deadline. */
+  readonly credentials: Credentials
+  /** Verifies a `sync:auth` token. */
+  readonly verify: (token: string) => Effect.Effect<Principal, Unauthorized>
+  /** The server's support window (protocol.md §5.1). */
+  readonly compatibility: Compatibility
+  /**
+   * Charges topic subscriptions to the principal, all its sockets on this server together (protocol.md §10): 0 when
+   * taken, else how many ms until they could be.
+   */
+  readonly subscribeRate: (cost: number) => number
+}
+
+/** The close code of a socket whose token is refused (protocol.md §2). */
+const policyClose = 1008
 
 /** One live topic subscription of a socket. */
 interface Subscription {
@@ -98,7 +121,7 @@ const serialized = (row: JournalRow, requestedAs: string): SerializedUpdate => (
  * subscribed topic that forwards the hub's batches. Frames are handled one at a time, in arrival order.
  */
 export const makeSession = (options: {
-  readonly principal: Principal
+  readonly policy: SessionPolicy
   readonly catalog: Catalog
   readonly socket: SessionSocket
   /**
@@ -109,7 +132,8 @@ export const makeSession = (options: {
   readonly newId: () => string
 }) =>
   Effect.gen(function*() {
-    const { catalog, principal, socket } = options
+    const { catalog, policy, socket } = options
+    const { credentials } = policy
     const hub = yield* Hub
     const sequencer = yield* Sequencer
     let joined: Option.Option<Joined> = Option.none()
@@ -129,7 +153,8 @@ export const makeSession = (options: {
     const push = (joinRef: string, event: string, payload: unknown) =>
       sendFrame(PhoenixFrame.push(joinRef, topic, event, payload))
 
-    const allowedTopics = TopicAccess.allowedTopics(catalog, principal.scopes)
+    // read at each use: a refreshed token may narrow them (protocol.md §5.7)
+    const allowedTopics = () => TopicAccess.allowedTopics(catalog, credentials.current().scopes)
 
     const watermarks = (state: Joined) =>
       Effect.sync(() =>
@@ -210,7 +235,8 @@ export const makeSession = (options: {
         {
           topic: wireName,
           after,
-          audience: Audience.org(principal.orgId),
+          // a refreshed token names the same org (TokenRefresh.check): the audience of a running subscription holds
+          audience: Audience.org(credentials.current().orgId),
           filter,
           batchSize,
           awaitCapacity: socket.awaitRoom,
@@ -285,6 +311,21 @@ export const makeSession = (options: {
       Effect.gen(function*() {
         // Some clients send a join with a null join_ref: its own ref is then the join ref (protocol.md §5).
         const joinRef = frame.joinRef ?? frame.ref ?? options.newId()
+        const request = Requests.decodeJoin(frame.payload ?? {})
+        if (Either.isLeft(request)) {
+          return yield* sendFrame(PhoenixFrame.reply(
+            joinRef,
+            frame.ref,
+            topic,
+            "error",
+            Replies.errorPayload({ code: "bad_subscription", message: request.left.message })
+          ))
+        }
+        // A client outside the support window is refused before anything changes: an earlier join stays as it was.
+        const refused = yield* policy.compatibility.judge(request.right)
+        if (Option.isSome(refused)) {
+          return yield* sendFrame(PhoenixFrame.reply(joinRef, frame.ref, topic, "error", refused.value))
+        }
         if (Option.isSome(joined)) {
           // A second join replaces the first: its subscriptions end and its join_ref is told so.
           yield* stopAll(joined.value)
@@ -304,7 +345,7 @@ export const makeSession = (options: {
           "ok",
           Replies.joinReply({
             subscriptionId: state.subscriptionId,
-            allowedTopics,
+            allowedTopics: allowedTopics(),
             currentWatermarks: []
           })
         ))
@@ -338,7 +379,21 @@ export const makeSession = (options: {
             })
           )
         }
-        const resolved = TopicAccess.resolveSubscribe(request, catalog, principal.scopes)
+        // The principal's own rate, shared by its sockets on this server: many sockets of one client cannot multiply
+        // the replays it starts (protocol.md §10).
+        const principalRetryMs = policy.subscribeRate(request.topics.length)
+        if (principalRetryMs > 0) {
+          return yield* replyError(
+            frame,
+            Replies.errorPayload({
+              code: "rate_limited",
+              message: "too many topic subscriptions per second for this principal",
+              retryAfterMs: principalRetryMs,
+              requestId: request.requestId
+            })
+          )
+        }
+        const resolved = TopicAccess.resolveSubscribe(request, catalog, credentials.current().scopes)
         if (resolved.forbidden.length > 0) {
           return yield* replyError(
             frame,
@@ -468,6 +523,59 @@ export const makeSession = (options: {
         )
       })
 
+    /**
+     * `sync:auth` (protocol.md §5.7): a token that verifies and names the same principal replaces the socket's; the
+     * subscriptions its scopes no longer allow end, each told with a `forbidden_topic` push before the reply. Any
+     * other token ends the socket: it is answered `unauthorized` and closed (1008), as an expired one would be.
+     */
+    const auth = (state: Joined, frame: Frame) =>
+      Effect.gen(function*() {
+        const decoded = Requests.decodeAuth(frame.payload)
+        if (Either.isLeft(decoded)) {
+          return yield* replyError(
+            frame,
+            Replies.errorPayload({ code: "bad_subscription", message: decoded.left.message })
+          )
+        }
+        const next = yield* Effect.either(
+          TokenRefresh.verifyRefresh(policy.verify, credentials.current(), decoded.right.token)
+        )
+        if (Either.isLeft(next)) {
+          yield* stopAll(state)
+          yield* replyError(
+            frame,
+            Replies.errorPayload({
+              code: "unauthorized",
+              message: `token refused: ${next.left.message}`,
+              reason: next.left.reason
+            })
+          )
+          return yield* socket.close(policyClose, "token refused")
+        }
+        yield* credentials.replace(next.right)
+        const allowed = new Set(allowedTopics())
+        const ended = Array.from(state.subscriptions.entries()).filter(([wireName]) => !allowed.has(wireName))
+        for (const [wireName, subscription] of ended) {
+          // the subscription's last frame is out once its fiber is gone; nothing of the topic follows the push
+          yield* FiberMap.remove(fibers, wireName)
+          state.subscriptions.delete(wireName)
+          yield* push(
+            state.joinRef,
+            SyncChannel.SyncEvent.error,
+            Replies.errorPayload({
+              code: "forbidden_topic",
+              message: `the refreshed token does not allow ${subscription.requestedAs}`,
+              forbiddenTopics: [subscription.requestedAs],
+              reason: "scope_narrowed"
+            })
+          )
+        }
+        yield* replyOk(
+          frame,
+          Replies.authReply({ allowedTopics: Array.from(allowed), expiresAt: next.right.expiresAt })
+        )
+      })
+
     const heartbeat = (state: Joined, frame: Frame) =>
       Effect.gen(function*() {
         const current = yield* watermarks(state)
@@ -510,6 +618,8 @@ export const makeSession = (options: {
             return yield* unsubscribe(state, frame)
           case SyncChannel.SyncEvent.heartbeat:
             return yield* heartbeat(state, frame)
+          case SyncChannel.SyncEvent.auth:
+            return yield* auth(state, frame)
           default:
             return yield* replyError(
               frame,
@@ -541,5 +651,16 @@ export const makeSession = (options: {
       })
     )
 
-    return { handle, heartbeatPush, replyError, sendFrame }
+    /**
+     * A push on the channel outside any request: with the current join's ref when joined (clients that match pushes
+     * to their join see it), else with none.
+     */
+    const channelPush = (event: string, payload: unknown) =>
+      Effect.suspend(() =>
+        sendFrame(
+          PhoenixFrame.push(Option.getOrNull(Option.map(joined, (state) => state.joinRef)), topic, event, payload)
+        )
+      )
+
+    return { channelPush, handle, heartbeatPush, replyError, sendFrame }
   })

@@ -16,6 +16,8 @@ import type { Hub } from "../services/Hub.js"
 import * as Metrics from "../services/Metrics.js"
 import type { Sequencer } from "../services/Sequencer.js"
 import { TokenVerifier } from "../services/TokenVerifier.js"
+import * as Admission from "./Admission.js"
+import * as Compatibility from "./Compatibility.js"
 import { Drain } from "./Drain.js"
 import { ServerConfig } from "./ServerConfig.js"
 import * as SocketConnection from "./SocketConnection.js"
@@ -66,6 +68,8 @@ export const make = Effect.gen(function*() {
   })
   yield* Effect.addFinalizer(() => Effect.sync(() => wss.close()))
   yield* SocketGauges.sample(wss)
+  const admission = Admission.make(settings)
+  const compatibility = Compatibility.make(settings)
 
   // Sockets held and upgrades being authorized: what this server admits is bounded (I9).
   let sockets = 0
@@ -108,6 +112,21 @@ export const make = Effect.gen(function*() {
       if (!Number.isFinite(principal.right.validUntil.getTime())) {
         return yield* unauthorized("no_expiry", "token has no valid expiry")
       }
+      // the principal's and its org's share of this server (protocol.md §10); the place is held from here on
+      const admitted = admission.admit(principal.right, Date.now())
+      if (admitted._tag === "Refused") {
+        const { message, retryAfterSeconds, status } = admitted.refusal
+        return Either.left(
+          yield* refused(
+            status === 429 ? "tenant_sockets" : "admission",
+            HttpServerResponse.text(`${message}; retry later\n`, {
+              status,
+              headers: retryAfterSeconds === undefined ? {} : { "retry-after": String(retryAfterSeconds) }
+            })
+          )
+        )
+      }
+      const ticket = admitted.ticket
       // A WebSocket client sends nothing before the 101 answer, so nothing was read past the request head. ws answers
       // a malformed handshake itself and closes the connection without calling back: that ends the wait too.
       const ws = yield* Effect.async<Option.Option<WebSocket>>((resume) => {
@@ -118,8 +137,12 @@ export const make = Effect.gen(function*() {
           resume(Effect.succeed(Option.some(ws)))
         })
         return Effect.sync(() => request.socket.off("close", abandoned))
-      })
-      return Either.right({ ws, principal: principal.right })
+      }).pipe(Effect.onExit((exit) =>
+        Effect.sync(() => {
+          if (exit._tag === "Failure" || Option.isNone(exit.value)) ticket.release()
+        })
+      ))
+      return Either.right({ ws, principal: principal.right, ticket })
     })
 
   const handler = Effect.gen(function*() {
@@ -135,21 +158,35 @@ export const make = Effect.gen(function*() {
     if (pending >= settings.maxPendingUpgrades) {
       return yield* refused("max_pending_upgrades", unavailable("too many upgrades in progress", 1))
     }
+    // A browser names the page that opens the socket; other clients send no Origin and are not checked.
+    if (!admission.originAllowed(request.headers.origin)) {
+      return yield* refused("origin", HttpServerResponse.text("origin not allowed\n", { status: 403 }))
+    }
     pending++
     const upgraded = yield* upgrade(request).pipe(Effect.ensuring(Effect.sync(() => pending--)))
     if (Either.isLeft(upgraded)) return upgraded.left
-    const { principal, ws } = upgraded.right
+    const { principal, ticket, ws } = upgraded.right
     if (Option.isNone(ws)) return HttpServerResponse.empty()
     sockets++
     Metrics.add(Metrics.sockets, 1)
     yield* drain.track(ws.value).pipe(
-      Effect.zipRight(SocketConnection.run({ ws: ws.value, connection: request.socket, principal, catalog, settings })),
+      Effect.zipRight(SocketConnection.run({
+        ws: ws.value,
+        connection: request.socket,
+        principal,
+        catalog,
+        settings,
+        verify: verifier.verify,
+        compatibility,
+        subscribeRate: ticket.subscribeRate
+      })),
       Effect.scoped,
       Effect.provide(engine),
       Effect.catchAllCause((cause) => Effect.logWarning("socket ended with a fault", cause)),
       Effect.annotateLogs({ socket: randomUUID(), org: principal.orgId }),
       Effect.ensuring(Effect.sync(() => {
         sockets--
+        ticket.release()
         Metrics.add(Metrics.sockets, -1)
       }))
     )

@@ -10,7 +10,9 @@ const spec = [
   ["stale_cursor", SyncErrorCode.STALE_CURSOR],
   ["payload_too_large", SyncErrorCode.PAYLOAD_TOO_LARGE],
   ["rate_limited", SyncErrorCode.RATE_LIMITED],
-  ["internal", SyncErrorCode.INTERNAL]
+  ["internal", SyncErrorCode.INTERNAL],
+  ["not_found", SyncErrorCode.NOT_FOUND],
+  ["upgrade_required", SyncErrorCode.UPGRADE_REQUIRED]
 ] as const
 
 describe("ErrorCode", () => {

@@ -9,7 +9,10 @@ import { Effect, Fiber } from "effect"
 import * as KhalaMemory from "../../src/layers/KhalaMemory.js"
 import type * as PhoenixFrame from "../../src/protocol/PhoenixFrame.js"
 import { TopicCatalog } from "../../src/protocol/TopicCatalog.js"
+import * as Compatibility from "../../src/server/Compatibility.js"
+import * as ServerConfig from "../../src/server/ServerConfig.js"
 import { makeSession } from "../../src/server/SyncSession.js"
+import * as TokenRefresh from "../../src/server/TokenRefresh.js"
 import { Publisher } from "../../src/services/Publisher.js"
 import { ShufflingScheduler } from "../support/Interleavings.js"
 import { range } from "../support/Khala.js"
@@ -29,13 +32,18 @@ const scenario = Effect.gen(function*() {
   const sent: Array<Sent> = []
   let ids = 0
   const session = yield* makeSession({
-    principal: {
-      subject: "user_1",
-      orgId: "org_a",
-      scopes: [runs],
-      tokenId: "t1",
-      expiresAt: new Date(Date.now() + 3600_000),
-      validUntil: new Date(Date.now() + 3630_000)
+    policy: {
+      credentials: yield* TokenRefresh.make({
+        subject: "user_1",
+        orgId: "org_a",
+        scopes: [runs],
+        tokenId: "t1",
+        expiresAt: new Date(Date.now() + 3600_000),
+        validUntil: new Date(Date.now() + 3630_000)
+      }),
+      verify: () => Effect.die("no sync:auth in this test"),
+      compatibility: Compatibility.make(ServerConfig.defaults),
+      subscribeRate: () => 0
     },
     catalog,
     socket: {
@@ -45,7 +53,8 @@ const scenario = Effect.gen(function*() {
         return true
       },
       awaitRoom: Effect.void,
-      fault: (cause) => Effect.failCause(cause).pipe(Effect.orDie)
+      fault: (cause) => Effect.failCause(cause).pipe(Effect.orDie),
+      close: () => Effect.void
     },
     rateLimit: () => 0,
     newId: () => `id-${ids++}`

@@ -16,7 +16,6 @@ import type { ServerSettings } from "../../src/server/ServerConfig.js"
 import type { PublishUpdate } from "../../src/services/Publisher.js"
 import { Publisher } from "../../src/services/Publisher.js"
 import type { TokenSigner, TokenVerifier } from "../../src/services/TokenVerifier.js"
-import type { MemoryStore } from "../../src/storage/memory/MemoryStore.js"
 import { hsKeys } from "./Khala.js"
 
 export interface InProcessOptions {
@@ -28,11 +27,16 @@ export interface InProcessOptions {
   readonly wrapCatalog?: (catalog: Catalog) => Catalog
   /** Timeouts of the Node HTTP server (`KhalaServer.nodeServer`). */
   readonly http?: Omit<KhalaServer.Listen, "port" | "host">
+  /**
+   * The durable core and catalog to serve (for example `KhalaPg` on a test database); default the memory layers with
+   * `catalog` and `wrapCatalog`, which are then ignored.
+   */
+  readonly core?: Layer.Layer<KhalaServices | TopicCatalog, never, Scope.Scope>
 }
 
 export interface InProcessServer {
   readonly port: number
-  readonly services: Context.Context<KhalaServices | MemoryStore | TopicCatalog>
+  readonly services: Context.Context<KhalaServices | TopicCatalog>
   /** Publishes through the runtime's `Publisher`; the watermark, or null when the version was not newer. */
   readonly publish: (update: Partial<PublishUpdate> & { readonly docKey: string }) => Effect.Effect<number | null>
 }
@@ -52,7 +56,8 @@ export const serveInProcess = (
   Effect.gen(function*() {
     const wrap = options.wrapCatalog ?? identity
     const catalog = Layer.effect(TopicCatalog, Effect.map(TopicCatalogModule.make(options.catalog ?? {}), wrap))
-    const core = KhalaMemory.layerWith.pipe(Layer.provideMerge(catalog))
+    const core: Layer.Layer<KhalaServices | TopicCatalog, unknown, Scope.Scope> = options.core ??
+      KhalaMemory.layerWith.pipe(Layer.provideMerge(catalog))
     const server = HttpServer.serve(KhalaServer.syncRouter).pipe(
       Layer.provide(KhalaServer.layerSocket(options.settings ?? {})),
       Layer.provide(options.verifier ?? authLayer),

@@ -45,7 +45,11 @@ export interface RawOptions {
   readonly protocols?: ReadonlyArray<string>
   /** Query string after `vsn=2.0.0` (without `&`); default `token=<token>` when a token is given. */
   readonly query?: string
+  /** The `Origin` header, as a browser sends it; none by default. */
+  readonly origin?: string
 }
+
+const clientOptions = (options: RawOptions) => (options.origin === undefined ? {} : { origin: options.origin })
 
 export const socketUrl = (options: RawOptions) => {
   const query = options.query ?? (options.token !== undefined ? `token=${encodeURIComponent(options.token)}` : "")
@@ -62,7 +66,11 @@ export const openRaw = (options: RawOptions): Effect.Effect<RawSocket, never, Sc
         settled = true
         resumeOnce(effect)
       }
-      const ws = new WebSocket(socketUrl(options), options.protocols ? [...options.protocols] : undefined)
+      const ws = new WebSocket(
+        socketUrl(options),
+        options.protocols ? [...options.protocols] : [],
+        clientOptions(options)
+      )
       const frames: Array<RawFrame> = []
       let closed: { code: number; reason: string } | undefined
       ws.on("message", (data) => {
@@ -122,7 +130,11 @@ export const upgradeOutcome = (options: RawOptions) =>
     readonly body?: string
     readonly headers?: Record<string, string | Array<string> | undefined>
   }>((resume) => {
-    const ws = new WebSocket(socketUrl(options), options.protocols ? [...options.protocols] : undefined)
+    const ws = new WebSocket(
+      socketUrl(options),
+      options.protocols ? [...options.protocols] : [],
+      clientOptions(options)
+    )
     ws.on("unexpected-response", (_req, res) => {
       let body = ""
       res.on("data", (chunk) => (body += chunk))
