@@ -57,6 +57,8 @@ export const run = (options: {
   readonly principal: Principal
   readonly catalog: Catalog
   readonly settings: ServerSettings
+  /** Completes when a revocation names the socket's token (protocol.md §5.7): the socket is then closed. */
+  readonly revoked?: Effect.Effect<void> | undefined
 }) =>
   Effect.scoped(Effect.gen(function*() {
     const { catalog, principal, settings: config, ws } = options
@@ -236,5 +238,20 @@ export const run = (options: {
         yield* Effect.sleep(Math.max(0, Math.min(nextHeartbeat, expiresAt, lastFrameAt + idleTimeout) - now))
       }
     }).pipe(untilFault, Effect.forkScoped)
+    // a revoked token ends its sockets as an expired one does, with its own reason (protocol.md §5.7)
+    if (options.revoked !== undefined) {
+      yield* options.revoked.pipe(
+        Effect.zipRight(
+          session.sendFrame(PhoenixFrame.push(null, SyncChannel.channelTopic, SyncChannel.SyncEvent.error, {
+            code: "unauthorized",
+            reason: "revoked",
+            message: "token has been revoked"
+          }))
+        ),
+        Effect.zipRight(closeWith(CloseCode.policy, "token revoked")),
+        untilFault,
+        Effect.forkScoped
+      )
+    }
     yield* Deferred.await(closed)
   }))

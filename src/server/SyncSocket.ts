@@ -12,8 +12,10 @@ import type { WebSocket } from "ws"
 import { WebSocketServer } from "ws"
 import { TopicCatalog } from "../protocol/TopicCatalog.js"
 import type { Hub } from "../services/Hub.js"
+import { Revocations } from "../services/Revocations.js"
 import type { Sequencer } from "../services/Sequencer.js"
-import { TokenVerifier } from "../services/TokenVerifier.js"
+import type { TokenVerifier } from "../services/TokenVerifier.js"
+import * as Authorize from "./Authorize.js"
 import { ServerConfig } from "./ServerConfig.js"
 import * as SocketConnection from "./SocketConnection.js"
 
@@ -48,7 +50,8 @@ export class SyncSocket extends Context.Tag("khala/SyncSocket")<SyncSocket, {
  */
 export const make = Effect.gen(function*() {
   const settings = yield* ServerConfig
-  const verifier = yield* TokenVerifier
+  const authorized = yield* Effect.context<TokenVerifier | Revocations>()
+  const revocations = yield* Revocations
   const catalog = yield* TopicCatalog
   const engine = yield* Effect.context<Hub | Sequencer>()
   const wss = new WebSocketServer({
@@ -77,7 +80,7 @@ export const make = Effect.gen(function*() {
       if (Option.isNone(token)) {
         return Either.left(HttpServerResponse.text("unauthorized: no token\n", { status: 401 }))
       }
-      const principal = yield* Effect.either(verifier.verify(token.value))
+      const principal = yield* Effect.either(Effect.provide(Authorize.principal(token.value), authorized))
       if (Either.isLeft(principal)) {
         return Either.left(HttpServerResponse.text(`unauthorized: ${principal.left.message}\n`, { status: 401 }))
       }
@@ -112,7 +115,14 @@ export const make = Effect.gen(function*() {
     const { principal, ws } = upgraded.right
     if (Option.isNone(ws)) return HttpServerResponse.empty()
     sockets++
-    yield* SocketConnection.run({ ws: ws.value, connection: request.socket, principal, catalog, settings }).pipe(
+    yield* SocketConnection.run({
+      ws: ws.value,
+      connection: request.socket,
+      principal,
+      catalog,
+      settings,
+      revoked: revocations.awaitRevoked(principal)
+    }).pipe(
       Effect.provide(engine),
       Effect.catchAllCause((cause) => Effect.logWarning("socket ended with a fault", cause)),
       Effect.ensuring(Effect.sync(() => sockets--))
@@ -123,6 +133,12 @@ export const make = Effect.gen(function*() {
   return SyncSocket.of({ handler })
 })
 
-/** The endpoint over the engine's hub and sequencer, the catalog, a token verifier and the server's settings. */
-export const layer: Layer.Layer<SyncSocket, never, ServerConfig | TokenVerifier | TopicCatalog | Hub | Sequencer> =
-  Layer.scoped(SyncSocket, make)
+/**
+ * The endpoint over the engine's hub and sequencer, the catalog, a token verifier, the revocations and the server's
+ * settings.
+ */
+export const layer: Layer.Layer<
+  SyncSocket,
+  never,
+  ServerConfig | TokenVerifier | Revocations | TopicCatalog | Hub | Sequencer
+> = Layer.scoped(SyncSocket, make)
