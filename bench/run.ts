@@ -21,6 +21,7 @@ import { publishScenarios } from "./publish.js"
 import { replayScenario } from "./replay.js"
 import type { Figure } from "./report.js"
 import { printTable } from "./report.js"
+import { revokeScenario } from "./revoke.js"
 import { stalledScenario } from "./stalled.js"
 import { wakeupScenario } from "./wakeups.js"
 
@@ -43,7 +44,8 @@ const { values } = parseArgs({
     "stalled-sockets": { type: "string", default: "200" },
     "stalled-seconds": { type: "string", default: "15" },
     "stalled-send-buffer": { type: "string" },
-    "storm-sockets": { type: "string", default: "3000" }
+    "storm-sockets": { type: "string", default: "3000" },
+    "revoke-runs": { type: "string", default: "10" }
   }
 })
 
@@ -78,6 +80,7 @@ const options = {
     busySubscribers: positive("wakeup-subscribers", values["wakeup-subscribers"]),
     rate: positive("wakeup-rate", values["wakeup-rate"])
   },
+  revoke: { runs: positive("revoke-runs", values["revoke-runs"]) },
   stalled: {
     sockets: Number(values["stalled-sockets"]),
     stormSockets: Number(values["storm-sockets"]),
@@ -96,6 +99,7 @@ const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> =
   memory: memoryScenario(options.memory),
   wakeup: wakeupScenario(options.wakeup),
   stalled: stalledScenario(options.stalled),
+  revoke: revokeScenario(options.revoke),
   bundle: bundleScenario
 }
 

@@ -13,6 +13,7 @@ import type { Revocation, RevocationTarget } from "../../services/Revocations.js
 import { Revocations, RevocationSignals } from "../../services/Revocations.js"
 import { durationWithin } from "../../services/Settings.js"
 import { StorageError } from "../../services/StorageError.js"
+import { HeadSignalsConfig } from "./HeadSignalsPg.js"
 import { mapStorageError } from "./PgErrors.js"
 import * as PgListener from "./PgListener.js"
 import { decodeRows } from "./SqlDecode.js"
@@ -81,23 +82,32 @@ export const revoke = (
     )
   })
 
-/** The `LISTEN` side: revocations announced by any process on the database, on a connection of its own. */
-export const layerSignals: Layer.Layer<RevocationSignals, never, PgClient.PgClient> = Layer.unwrapEffect(
-  Effect.map(PgClient.PgClient, (pg) =>
-    Layer.succeed(RevocationSignals, {
-      receive: ({ onConnected, onRevocation }) =>
-        PgListener.listen({
-          config: PgListener.clientConfig(pg.config),
-          channel,
-          onPayload: (payload) =>
-            Option.match(decodePayload(payload), {
-              onNone: () => undefined,
-              onSome: (row) => onRevocation(fromRow(row))
-            }),
-          onConnected
+/**
+ * The `LISTEN` side: revocations announced by any process on the database, on a connection of its own; none with
+ * `KHALA_NOTIFY=false`, when the poll alone carries them.
+ */
+export const layerSignals: Layer.Layer<RevocationSignals, ConfigError.ConfigError, PgClient.PgClient> = Layer
+  .unwrapEffect(
+    Effect.gen(function*() {
+      const { notify } = yield* HeadSignalsConfig
+      const pg = yield* PgClient.PgClient
+      return notify
+        ? Layer.succeed(RevocationSignals, {
+          receive: ({ onConnected, onRevocation }) =>
+            PgListener.listen({
+              config: PgListener.clientConfig(pg.config),
+              channel,
+              onPayload: (payload) =>
+                Option.match(decodePayload(payload), {
+                  onNone: () => undefined,
+                  onSome: (row) => onRevocation(fromRow(row))
+                }),
+              onConnected
+            })
         })
-    }))
-)
+        : Layer.succeed(RevocationSignals, RevocationSignals.defaultValue())
+    })
+  )
 
 /**
  * The service over a migrated database. Its start loads every revocation (a failure there fails the start); then
