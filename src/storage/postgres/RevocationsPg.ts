@@ -95,7 +95,8 @@ export const layerSignals: Layer.Layer<RevocationSignals, ConfigError.ConfigErro
         ? Layer.succeed(RevocationSignals, {
           receive: ({ onConnected, onRevocation }) =>
             PgListener.listen({
-              config: PgListener.clientConfig(pg.config),
+              // named apart from the heads' listener, so that an operator tells the two apart in pg_stat_activity
+              config: { ...PgListener.clientConfig(pg.config), application_name: "khala-listen-revocations" },
               channel,
               onPayload: (payload) =>
                 Option.match(decodePayload(payload), {
