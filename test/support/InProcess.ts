@@ -15,6 +15,7 @@ import * as KhalaServer from "../../src/server/KhalaServer.js"
 import type { ServerSettings } from "../../src/server/ServerConfig.js"
 import type { PublishUpdate } from "../../src/services/Publisher.js"
 import { Publisher } from "../../src/services/Publisher.js"
+import type { Revocations } from "../../src/services/Revocations.js"
 import type { TokenSigner, TokenVerifier } from "../../src/services/TokenVerifier.js"
 import type { MemoryStore } from "../../src/storage/memory/MemoryStore.js"
 import { hsKeys } from "./Khala.js"
@@ -32,7 +33,7 @@ export interface InProcessOptions {
 
 export interface InProcessServer {
   readonly port: number
-  readonly services: Context.Context<KhalaServices | MemoryStore | TopicCatalog>
+  readonly services: Context.Context<KhalaServices | Revocations | MemoryStore | TopicCatalog>
   /** Publishes through the runtime's `Publisher`; the watermark, or null when the version was not newer. */
   readonly publish: (update: Partial<PublishUpdate> & { readonly docKey: string }) => Effect.Effect<number | null>
 }
