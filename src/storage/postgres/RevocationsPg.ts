@@ -137,12 +137,12 @@ export const make = Effect.gen(function*() {
     Effect.schedule(Schedule.spaced(config.pollInterval)),
     Effect.forkScoped
   )
-  yield* sql`delete from khala.sync_revocations where until < now() - ${keepEnded}::interval`.pipe(
+  const prune = sql`delete from khala.sync_revocations where until < now() - ${keepEnded}::interval`.pipe(
     mapStorageError,
-    Effect.catchAll(warn("pruning")),
-    Effect.schedule(Schedule.spaced(pruneEvery)),
-    Effect.forkScoped
+    Effect.catchAll(warn("pruning"))
   )
+  // at start too, so that a node that never lives a minute still tidies up
+  yield* prune.pipe(Effect.zipRight(Effect.schedule(prune, Schedule.spaced(pruneEvery))), Effect.forkScoped)
   yield* signals.receive({
     // the listener hands payloads over synchronously, and applying one is a synchronous update of the set
     onRevocation: (revocation) => set.unsafeApply([revocation], Date.now()),

@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Fiber, Layer, Redacted } from "effect"
+import { ConfigProvider, Context, Effect, Fiber, Layer, Redacted, Schedule } from "effect"
 import { Revocations } from "../../../src/services/Revocations.js"
 import { migrate } from "../../../src/storage/postgres/Migrations.js"
 import * as PgClientGated from "../../../src/storage/postgres/PgClientGated.js"
@@ -60,6 +60,23 @@ describe.skipIf(!postgresAvailable)("revocations in Postgres", () => {
       yield* writer.revocations.revoke({ tokenId: "t-carol" }, later())
       const late = yield* node(url, { listen: false, poll: "1 minute" })
       expect(yield* late.revocations.isRevoked({ subject: "carol", tokenId: "t-carol" })).toBe(true)
+    })))
+
+  it.live("rows that ended over an hour ago are pruned; recent ones are kept, so that a lift reaches every node", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { url } = yield* migratedDatabase
+      const first = yield* node(url, { listen: false, poll: "1 minute" })
+      yield* first.revocations.revoke({ subject: "long-ago" }, new Date(Date.now() - 2 * 3600_000))
+      yield* first.revocations.revoke({ subject: "just-lifted" }, new Date(Date.now() - 60_000))
+      yield* first.revocations.revoke({ subject: "in-force" }, later())
+      // a node's start prunes
+      yield* node(url, { listen: false, poll: "1 minute" })
+      const values = () => first.sql<{ value: string }>`select value from khala.sync_revocations order by value`
+      const rows = yield* values().pipe(
+        Effect.filterOrFail((rows) => rows.length === 2),
+        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("5 seconds")))
+      )
+      expect(rows.map((row) => row.value)).toEqual(["in-force", "just-lifted"])
     })))
 
   it.live("a revoke inside a caller's transaction is not part of it", () =>
