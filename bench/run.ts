@@ -25,6 +25,7 @@ import { publishScenarios } from "./publish.js"
 import { replayScenario } from "./replay.js"
 import type { Figure } from "./report.js"
 import { printTable } from "./report.js"
+import { revokeScenario } from "./revoke.js"
 import { stalledScenario } from "./stalled.js"
 import { wakeupScenario } from "./wakeups.js"
 
@@ -62,7 +63,8 @@ const { values } = parseArgs({
     "instruments-rounds": { type: "string", default: "2" },
     "drain-sockets": { type: "string", default: "1000" },
     "drain-window": { type: "string", default: "10" },
-    "drain-rate": { type: "string", default: "10" }
+    "drain-rate": { type: "string", default: "10" },
+    "revoke-runs": { type: "string", default: "10" }
   }
 })
 
@@ -111,6 +113,7 @@ const options = {
     writers: positive("writers", values.writers),
     rounds: positive("instruments-rounds", values["instruments-rounds"])
   },
+  revoke: { runs: positive("revoke-runs", values["revoke-runs"]) },
   stalled: {
     sockets: Number(values["stalled-sockets"]),
     stormSockets: Number(values["storm-sockets"]),
@@ -143,6 +146,7 @@ const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> =
   abandon: abandonScenario(options.abandon),
   instruments: instrumentsScenario(options.instruments),
   drain: drainScenario(options.drain),
+  revoke: revokeScenario(options.revoke),
   bundle: bundleScenario
 }
 

@@ -3,6 +3,7 @@ import {
   Clock,
   Config,
   ConfigError,
+  Duration,
   Effect,
   Either,
   Layer,
@@ -13,11 +14,15 @@ import {
 } from "effect"
 import type { JWTHeaderParameters, JWTPayload, JWTVerifyOptions } from "jose"
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from "jose"
+import type { KeyObject } from "node:crypto"
 import { randomBytes, randomUUID } from "node:crypto"
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
+import { durationWithin } from "../services/Settings.js"
 import type { Principal } from "../services/TokenVerifier.js"
 import { TokenSigner, TokenVerifier, Unauthorized } from "../services/TokenVerifier.js"
+import type { JwksSource, SigningKey } from "./JwksKeys.js"
+import { asymmetricAlgorithms, keyLookup, KeysUnavailable, validateKeySet } from "./JwksKeys.js"
 
 /** One HS256 key of the keyring: tokens name it in their `kid` header. */
 export interface HmacKey {
@@ -41,8 +46,16 @@ export class AuthConfigError extends Schema.TaggedError<AuthConfigError>()("Auth
   cause: Schema.optional(Schema.Defect)
 }) {}
 
-// protocol.md §8: HS256 only (RS256/ES256 come with a JWKS keyring); naming it here is also what refuses `none`
-const algorithms = ["HS256"]
+/**
+ * The keys tokens are checked against (protocol.md §8): an HS256 keyring, a JWKS keyring (RS256, ES256), or both. A
+ * token's `alg` picks the keyring, and only the algorithms of a configured keyring are accepted: `none` never is.
+ */
+export interface Keyring {
+  readonly hmac: ReadonlyArray<HmacKey>
+  readonly jwks?: JwksSource | undefined
+}
+
+const hmacAlgorithms = ["HS256"]
 const clockToleranceSeconds = 30
 const requiredClaims = ["sub", "exp", "iat", "jti", "oa_org_id", "oa_sync_scopes"]
 
@@ -52,7 +65,7 @@ const unauthorized = (reason: Unauthorized["reason"], message: string) => new Un
  * jose reports every refusal as a typed error; each maps to one reason. Messages are ours: claim names come from a
  * fixed list, never from the token, and no value is echoed.
  */
-const fromJoseError = (error: unknown): Unauthorized => {
+const fromJoseError = (algorithms: ReadonlyArray<string>) => (error: unknown): Unauthorized => {
   if (error instanceof errors.JWTExpired) return unauthorized("expired", "token has expired")
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.reason === "missing") return unauthorized("missing_claim", `token has no "${error.claim}" claim`)
@@ -69,7 +82,7 @@ const fromJoseError = (error: unknown): Unauthorized => {
         return unauthorized("bad_signature", "token signature does not verify")
       case "ERR_JOSE_ALG_NOT_ALLOWED":
       case "ERR_JOSE_NOT_SUPPORTED":
-        return unauthorized("algorithm_not_allowed", `token algorithm is not allowed (accepted: ${algorithms})`)
+        return notAllowed(algorithms)
       case "ERR_JWKS_NO_MATCHING_KEY":
       case "ERR_JWKS_MULTIPLE_MATCHING_KEYS":
         return unauthorized("unknown_key", "token's kid names no configured key")
@@ -78,6 +91,9 @@ const fromJoseError = (error: unknown): Unauthorized => {
   // ERR_JWS_INVALID, ERR_JWT_INVALID, and the TypeError of an unparsable header
   return unauthorized("malformed", "token is not a well-formed signed JWT")
 }
+
+const notAllowed = (algorithms: ReadonlyArray<string>) =>
+  unauthorized("algorithm_not_allowed", `token algorithm is not allowed (accepted: ${algorithms.join(", ")})`)
 
 const Scopes = Schema.Union(Schema.Array(Schema.String), Schema.String)
 
@@ -109,17 +125,17 @@ const normalizeScopes = (scopes: typeof Scopes.Type): ReadonlyArray<string> =>
   Arr.dedupe((typeof scopes === "string" ? scopes.split(",") : scopes).map((s) => s.trim()).filter((s) => s !== ""))
 
 /**
- * A verifier and a signer over a fixed keyring: every key verifies, the first signs. A token's `kid` selects its key;
- * a token without one is tried against each key in turn.
+ * A verifier over a keyring. An HS256 token's `kid` selects its key, and a token without one is tried against each
+ * key in turn; an RS256 or ES256 token is checked against the JWKS key its `kid` (or, without one, its `alg`) names.
  */
-export const make = (
-  keys: Arr.NonEmptyReadonlyArray<HmacKey>,
-  options: VerifyOptions = {}
-): TokenVerifier["Type"] & TokenSigner["Type"] => {
+export const makeVerifier = (keyring: Keyring, options: VerifyOptions = {}): TokenVerifier["Type"] => {
+  const keys = keyring.hmac
   const byKid = new Map<string, Uint8Array>()
   // the first listing of a kid wins, as it would when signing
   for (const key of keys) if (!byKid.has(key.kid)) byKid.set(key.kid, key.secret)
-  const signing = Arr.headNonEmpty(keys)
+  const jwks = keyring.jwks === undefined ? undefined : keyLookup(keyring.jwks)
+  const accepted = [...(keys.length > 0 ? hmacAlgorithms : []), ...(jwks === undefined ? [] : asymmetricAlgorithms)]
+  const refusal = fromJoseError(accepted)
   const required = options.claimsVersion === undefined ? requiredClaims : [...requiredClaims, "oa_claims_version"]
 
   const keyFor = (fallback: HmacKey) => (header: JWTHeaderParameters): Uint8Array => {
@@ -131,7 +147,23 @@ export const make = (
   }
 
   const attempt = (token: string, key: HmacKey, verifyOptions: JWTVerifyOptions) =>
-    Effect.tryPromise({ try: () => jwtVerify(token, keyFor(key), verifyOptions), catch: fromJoseError })
+    Effect.tryPromise({
+      try: () => jwtVerify(token, keyFor(key), { ...verifyOptions, algorithms: hmacAlgorithms }),
+      catch: refusal
+    })
+
+  const attemptJwks = (token: string, verifyOptions: JWTVerifyOptions) =>
+    Effect.tryPromise({
+      try: () => jwtVerify(token, jwks!, { ...verifyOptions, algorithms: [...asymmetricAlgorithms] }),
+      catch: (error) => error instanceof KeysUnavailable ? error : refusal(error)
+    }).pipe(Effect.catchIf(
+      (error): error is KeysUnavailable => error instanceof KeysUnavailable,
+      (error) =>
+        Effect.zipRight(
+          Effect.logWarning("auth: the JWKS could not be fetched", error.cause),
+          Effect.fail(unauthorized("unknown_key", "the server could not fetch its signing keys; try again"))
+        )
+    ))
 
   const toPrincipal = (payload: JWTPayload): Either.Either<Principal, Unauthorized> =>
     Either.flatMap(
@@ -152,9 +184,8 @@ export const make = (
   const verify = (token: string): Effect.Effect<Principal, Unauthorized> =>
     Effect.gen(function*() {
       if (token.trim() === "") return yield* unauthorized("missing_token", "no token was given")
-      const header = yield* Effect.try({ try: () => decodeProtectedHeader(token), catch: fromJoseError })
+      const header = yield* Effect.try({ try: () => decodeProtectedHeader(token), catch: refusal })
       const verifyOptions: JWTVerifyOptions = {
-        algorithms,
         requiredClaims: required,
         clockTolerance: clockToleranceSeconds,
         // the Effect clock, so that tests move time with TestClock
@@ -162,19 +193,38 @@ export const make = (
         ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
         ...(options.audience === undefined ? {} : { audience: options.audience })
       }
+      // The header's alg chooses the keyring, and each keyring checks with its own algorithms only: an HS256 token
+      // never meets a public key used as an HMAC secret, and `none` meets no keyring at all.
+      const alg = header.alg ?? ""
+      const hmac = keys.length > 0 && hmacAlgorithms.includes(alg)
+      const asymmetric = jwks !== undefined && (asymmetricAlgorithms as ReadonlyArray<string>).includes(alg)
+      if (!hmac && !asymmetric) return yield* notAllowed(accepted)
       // without a kid, a signature mismatch means "try the next key"; any other refusal is final, since the
       // claims are only checked once a signature verified
-      const { payload } = yield* header.kid !== undefined
-        ? attempt(token, signing, verifyOptions)
+      const { payload } = yield* asymmetric
+        ? attemptJwks(token, verifyOptions)
+        : header.kid !== undefined || !Arr.isNonEmptyReadonlyArray(keys)
+        ? attempt(token, keys[0]!, verifyOptions)
         : Arr.reduce(
           Arr.tailNonEmpty(keys),
-          attempt(token, signing, verifyOptions),
+          attempt(token, Arr.headNonEmpty(keys), verifyOptions),
           (previous, key) =>
             Effect.catchIf(previous, (e) => e.reason === "bad_signature", () => attempt(token, key, verifyOptions))
         )
       return yield* toPrincipal(payload)
     })
 
+  return { verify }
+}
+
+/** A signer with one key: HS256 with a secret, or RS256 / ES256 with a private key. */
+export const makeSigner = (
+  signing: HmacKey | SigningKey,
+  options: VerifyOptions = {}
+): TokenSigner["Type"] => {
+  const { alg, key }: { alg: string; key: Uint8Array | KeyObject } = "secret" in signing
+    ? { alg: "HS256", key: signing.secret }
+    : signing
   const sign: TokenSigner["Type"]["sign"] = (claims) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const issuedAt = Math.floor(now / 1000)
@@ -184,19 +234,27 @@ export const make = (
           oa_sync_scopes: [...claims.scopes],
           ...(options.claimsVersion === undefined ? {} : { oa_claims_version: options.claimsVersion })
         })
-          .setProtectedHeader({ alg: "HS256", typ: "JWT", kid: signing.kid })
+          .setProtectedHeader({ alg, typ: "JWT", kid: signing.kid })
           .setSubject(claims.subject)
           .setJti(randomUUID())
           .setIssuedAt(issuedAt)
           .setExpirationTime(issuedAt + Math.floor(claims.ttlSeconds))
         if (options.issuer !== undefined) jwt.setIssuer(options.issuer)
         if (options.audience !== undefined) jwt.setAudience(options.audience)
-        return jwt.sign(signing.secret)
+        return jwt.sign(key)
       })
     })
-
-  return { verify, sign }
+  return { sign }
 }
+
+/** A verifier and a signer over a fixed HS256 keyring: every key verifies, the first signs. */
+export const make = (
+  keys: Arr.NonEmptyReadonlyArray<HmacKey>,
+  options: VerifyOptions = {}
+): TokenVerifier["Type"] & TokenSigner["Type"] => ({
+  ...makeVerifier({ hmac: keys }, options),
+  ...makeSigner(Arr.headNonEmpty(keys), options)
+})
 
 /** `TokenVerifier` and `TokenSigner` over a fixed keyring (see `make`). */
 export const layer = (
@@ -260,6 +318,26 @@ export const AuthConfig = Config.all({
   issuer: optionalText("KHALA_AUTH_ISSUER", "When set, tokens must carry this iss"),
   audience: optionalText("KHALA_AUTH_AUDIENCE", "When set, tokens must carry this aud"),
   claimsVersion: optionalText("KHALA_AUTH_CLAIMS_VERSION", "When set, tokens must carry this oa_claims_version"),
+  jwksFile: optionalText("KHALA_AUTH_JWKS_FILE", "A JWKS file of public RS256 / ES256 keys that verify tokens"),
+  jwksUrl: optionalText("KHALA_AUTH_JWKS_URL", "A JWKS URL of public RS256 / ES256 keys that verify tokens").pipe(
+    Config.mapOrFail((url) =>
+      Option.match(url, {
+        onNone: () => Either.right(Option.none<URL>()),
+        onSome: (text) =>
+          URL.canParse(text) && /^https?:$/.test(new URL(text).protocol)
+            ? Either.right(Option.some(new URL(text)))
+            : Either.left(ConfigError.InvalidData(["KHALA_AUTH_JWKS_URL"], `expected an http(s) URL`))
+      })
+    )
+  ),
+  jwksCooldown: durationWithin("KHALA_AUTH_JWKS_COOLDOWN", "1 second", "1 day").pipe(
+    Config.withDefault(Duration.seconds(30)),
+    Config.withDescription("Least time between two fetches of KHALA_AUTH_JWKS_URL (an unknown kid refetches)")
+  ),
+  jwksMaxAge: durationWithin("KHALA_AUTH_JWKS_MAX_AGE", "1 second", "30 days").pipe(
+    Config.withDefault(Duration.minutes(10)),
+    Config.withDescription("Age after which the key set of KHALA_AUTH_JWKS_URL is fetched again")
+  ),
   devKey: Config.boolean("KHALA_AUTH_DEV_KEY").pipe(
     Config.option,
     Config.withDescription(
@@ -283,6 +361,13 @@ const devKeyFileName = "dev-auth-key"
 const devKid = "dev"
 // RFC 7518 §3.2: an HS256 key at least as long as the hash
 const minimumSecretBytes = 32
+
+const weakKeyWarning = (key: HmacKey) =>
+  key.secret.length < minimumSecretBytes
+    ? Effect.logWarning(
+      `auth: HS256 key "${key.kid}" is ${key.secret.length} bytes; use at least ${minimumSecretBytes} random bytes`
+    )
+    : Effect.void
 
 /** Writes the file only if it does not exist, atomically, so that a concurrent `serve` and `token` agree. */
 const createExclusive = (file: string, content: string) => {
@@ -335,6 +420,49 @@ const devKey = (dataDir: string) =>
     return { kid: devKid, secret: encoder.encode(text) }
   })
 
+/** The JWKS keyring the configuration names, if any: a file is read and checked now, so that a bad one stops the start. */
+const jwksSource = (
+  config: Config.Config.Success<typeof AuthConfig>
+): Effect.Effect<Option.Option<JwksSource>, ConfigError.ConfigError> =>
+  Effect.gen(function*() {
+    if (Option.isSome(config.jwksFile) && Option.isSome(config.jwksUrl)) {
+      return yield* Effect.fail(
+        ConfigError.InvalidData(["KHALA_AUTH_JWKS_FILE"], "set KHALA_AUTH_JWKS_FILE or KHALA_AUTH_JWKS_URL, not both")
+      )
+    }
+    if (Option.isSome(config.jwksUrl)) {
+      return Option.some<JwksSource>({
+        _tag: "Remote",
+        url: config.jwksUrl.value,
+        cooldown: config.jwksCooldown,
+        maxAge: config.jwksMaxAge
+      })
+    }
+    if (Option.isNone(config.jwksFile)) return Option.none()
+    const file = resolve(config.jwksFile.value)
+    const invalid = (message: string) => ConfigError.InvalidData(["KHALA_AUTH_JWKS_FILE"], `${file}: ${message}`)
+    const text = yield* Effect.try({
+      try: () => readFileSync(file, "utf8"),
+      catch: (cause) => invalid(cause instanceof Error ? cause.message : String(cause))
+    })
+    const parsed = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => invalid("not JSON") })
+    const keys = yield* Either.mapLeft(validateKeySet(parsed), invalid)
+    return Option.some<JwksSource>({ _tag: "Local", keys })
+  })
+
+/** Signs nothing: the configuration has a JWKS keyring only, whose private keys the server never holds. */
+const noSigner: TokenSigner["Type"] = {
+  sign: () =>
+    Effect.dieMessage("no HS256 key to sign with: give khala token --private-key, or set KHALA_AUTH_HS256_KEYS")
+}
+
+/** The options of `AuthConfig` that every token is checked (and signed) with. */
+export const verifyOptionsOf = (config: Config.Config.Success<typeof AuthConfig>): VerifyOptions => ({
+  issuer: Option.getOrUndefined(config.issuer),
+  audience: Option.getOrUndefined(config.audience),
+  claimsVersion: Option.getOrUndefined(config.claimsVersion)
+})
+
 /**
  * `TokenVerifier` and `TokenSigner` from the environment (`AuthConfig`). Without keys, the development key in
  * `KHALA_DATA_DIR` (kept with the embedded database it protects, so that `khala serve` accepts what `khala token`
@@ -344,20 +472,20 @@ const devKey = (dataDir: string) =>
 export const layerConfig: Layer.Layer<TokenVerifier | TokenSigner, ConfigError.ConfigError | AuthConfigError> = Layer
   .unwrapEffect(Effect.gen(function*() {
     const config = yield* AuthConfig
-    const options: VerifyOptions = {
-      issuer: Option.getOrUndefined(config.issuer),
-      audience: Option.getOrUndefined(config.audience),
-      claimsVersion: Option.getOrUndefined(config.claimsVersion)
+    const options = verifyOptionsOf(config)
+    const jwks = Option.getOrUndefined(yield* jwksSource(config))
+    if (jwks !== undefined) {
+      for (const key of config.keys) yield* weakKeyWarning(key)
+      return Layer.merge(
+        Layer.succeed(TokenVerifier, makeVerifier({ hmac: config.keys, jwks }, options)),
+        Layer.succeed(
+          TokenSigner,
+          Arr.isNonEmptyReadonlyArray(config.keys) ? makeSigner(Arr.headNonEmpty(config.keys), options) : noSigner
+        )
+      )
     }
     if (Arr.isNonEmptyReadonlyArray(config.keys)) {
-      for (const key of config.keys) {
-        if (key.secret.length < minimumSecretBytes) {
-          yield* Effect.logWarning(
-            `auth: HS256 key "${key.kid}" is ${key.secret.length} bytes; ` +
-              `use at least ${minimumSecretBytes} random bytes`
-          )
-        }
-      }
+      for (const key of config.keys) yield* weakKeyWarning(key)
       return layer(config.keys, options)
     }
     const useDevKey = Option.getOrElse(config.devKey, () => config.embedded && config.nodeEnv !== "production")
@@ -370,6 +498,7 @@ export const layerConfig: Layer.Layer<TokenVerifier | TokenSigner, ConfigError.C
       return yield* Effect.fail(ConfigError.MissingData(
         ["KHALA_AUTH_HS256_KEYS"],
         `no auth keys are configured and ${why}: set KHALA_AUTH_HS256_KEYS=kid1:secret1[,kid2:secret2] ` +
+          `or KHALA_AUTH_JWKS_FILE / KHALA_AUTH_JWKS_URL ` +
           `(or KHALA_AUTH_DEV_KEY=true for a development key kept in ${resolve(config.dataDir)})`
       ))
     }

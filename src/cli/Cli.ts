@@ -2,6 +2,7 @@ import { Command } from "@effect/cli"
 import * as Migrate from "./Migrate.js"
 import * as Publish from "./Publish.js"
 import * as Retention from "./Retention.js"
+import * as Revoke from "./Revoke.js"
 import * as Serve from "./Serve.js"
 import * as Tail from "./Tail.js"
 import * as Token from "./Token.js"
@@ -19,6 +20,7 @@ const khala = Command.make("khala").pipe(
     Publish.command,
     Tail.command,
     Token.command,
+    Revoke.command,
     Retention.command,
     Topic.command
   ])

@@ -1,6 +1,8 @@
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Console, Duration, Effect, Option } from "effect"
+import { Console, Duration, Effect, Either, Option } from "effect"
+import { readFileSync } from "node:fs"
 import * as AuthJose from "../auth/AuthJose.js"
+import { parsePrivateKey } from "../auth/JwksKeys.js"
 import { TokenSigner } from "../services/TokenVerifier.js"
 
 const unitSeconds: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
@@ -22,6 +24,9 @@ export const parseTtl = (input: string): Option.Option<number> => {
 }
 
 const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
+
+/** A refusal found once the arguments are parsed: printed as one line (`khala: ...`). */
+const refused = (message: string) => Effect.fail(new AuthJose.AuthConfigError({ message }))
 
 const nonEmpty = (name: string) =>
   Options.mapEffect((value: string) =>
@@ -46,11 +51,45 @@ export const command = Command.make(
           onSome: Effect.succeed
         })
       )
+    ),
+    privateKey: Options.file("private-key", { exists: "yes" }).pipe(
+      Options.withDescription(
+        "Sign RS256 / ES256 with this private key: a private JWK (with its kid) or a PKCS8 PEM (with --kid)"
+      ),
+      Options.optional
+    ),
+    kid: Options.text("kid").pipe(
+      Options.withDescription("The kid header of a --private-key token (default: the JWK's kid)"),
+      nonEmpty("kid"),
+      Options.optional
     )
   },
   (args) =>
     Effect.gen(function*() {
-      const token = yield* (yield* TokenSigner).sign({
+      const signer = yield* Option.match(args.privateKey, {
+        onNone: () =>
+          Effect.gen(function*() {
+            if (Option.isSome(args.kid)) return yield* refused("--kid goes with --private-key")
+            const config = yield* AuthJose.AuthConfig
+            if (config.keys.length === 0 && (Option.isSome(config.jwksFile) || Option.isSome(config.jwksUrl))) {
+              return yield* refused(
+                "the server verifies with a JWKS keyring, whose private keys it does not hold: give --private-key"
+              )
+            }
+            return yield* Effect.provide(TokenSigner, AuthJose.layerConfig)
+          }),
+        onSome: (file) =>
+          Effect.gen(function*() {
+            const text = yield* Effect.try({
+              try: () => readFileSync(file, "utf8"),
+              catch: (error) => new AuthJose.AuthConfigError({ message: `--private-key ${file}: ${error}` })
+            })
+            const key = parsePrivateKey(text, Option.getOrUndefined(args.kid))
+            if (Either.isLeft(key)) return yield* refused(`--private-key ${file}: ${key.left}`)
+            return AuthJose.makeSigner(key.right, AuthJose.verifyOptionsOf(yield* AuthJose.AuthConfig))
+          })
+      })
+      const token = yield* signer.sign({
         subject: args.sub,
         orgId: args.org,
         scopes: args.scopes,
@@ -61,7 +100,6 @@ export const command = Command.make(
 ).pipe(
   Command.withDescription(
     "Print a token signed with the first key of KHALA_AUTH_HS256_KEYS (without keys, the development key in " +
-      "KHALA_DATA_DIR, which khala serve also uses)"
-  ),
-  Command.provide(AuthJose.layerConfig)
+      "KHALA_DATA_DIR, which khala serve also uses), or RS256 / ES256 with --private-key"
+  )
 )

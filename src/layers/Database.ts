@@ -8,6 +8,7 @@ import * as EmbeddedPostgres from "../storage/embedded/EmbeddedPostgres.js"
 import * as HeadSignalsPg from "../storage/postgres/HeadSignalsPg.js"
 import * as PgClientGated from "../storage/postgres/PgClientGated.js"
 import { causeMessage } from "../storage/postgres/PgErrors.js"
+import * as RevocationsPg from "../storage/postgres/RevocationsPg.js"
 
 /** Where Khala keeps its data: a Postgres server, or (without one) an embedded Postgres in a data directory. */
 export const DatabaseConfig = Config.all({
@@ -30,7 +31,7 @@ const applicationName = "khala"
 
 /**
  * The `SqlClient` Khala runs on, chosen by configuration, with the hints between processes it allows:
- * `DATABASE_URL` when set (`NOTIFY` between processes), else the embedded database in `KHALA_DATA_DIR`, which serves
+ * `DATABASE_URL` when set (`NOTIFY` between processes, for heads and revocations), else the embedded database in `KHALA_DATA_DIR`, which serves
  * one process, through the same SQL.
  */
 export const layerConfig: Layer.Layer<SqlClient.SqlClient | HeadSignals, ConfigError.ConfigError | StorageError> = Layer
@@ -38,7 +39,7 @@ export const layerConfig: Layer.Layer<SqlClient.SqlClient | HeadSignals, ConfigE
     Effect.map(DatabaseConfig, (config) =>
       Option.match(config.url, {
         onSome: (url) =>
-          HeadSignalsPg.layer.pipe(
+          Layer.merge(HeadSignalsPg.layer, RevocationsPg.layerSignals).pipe(
             Layer.provideMerge(PgClientGated.layer({ url, maxConnections: config.maxConnections, applicationName })),
             Layer.mapError((error) =>
               error._tag === "SqlError"

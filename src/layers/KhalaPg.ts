@@ -5,6 +5,7 @@ import { Effect, Layer } from "effect"
 import type { Options as TopicCatalogOptions, TopicCatalog, TopicCatalogError } from "../protocol/TopicCatalog.js"
 import { layer as TopicCatalogLayer } from "../protocol/TopicCatalog.js"
 import type { HeadSignals } from "../services/HeadSignals.js"
+import type { Revocations } from "../services/Revocations.js"
 import type { StorageError } from "../services/StorageError.js"
 import * as AppenderPg from "../storage/postgres/AppenderPg.js"
 import * as DocumentsPg from "../storage/postgres/DocumentsPg.js"
@@ -13,6 +14,7 @@ import * as JournalPg from "../storage/postgres/JournalPg.js"
 import { migrate } from "../storage/postgres/Migrations.js"
 import * as PgClientGated from "../storage/postgres/PgClientGated.js"
 import * as RetentionStorePg from "../storage/postgres/RetentionStorePg.js"
+import * as RevocationsPg from "../storage/postgres/RevocationsPg.js"
 import * as SequencerPg from "../storage/postgres/SequencerPg.js"
 import type { KhalaServices } from "./Core.js"
 import { engine, registerCatalog } from "./Core.js"
@@ -42,15 +44,20 @@ export const layerServices: Layer.Layer<
 
 /**
  * The durable core over an `SqlClient` and a catalog: migrates (safe when several processes start at once), then
- * registers the catalog's topics, when built.
+ * registers the catalog's topics, when built; then loads the revocations (which need the migrated schema) and keeps
+ * them current, by `LISTEN` when the context offers `RevocationsPg.layerSignals`, else by polling.
  */
 export const layerCore: Layer.Layer<
-  KhalaServices,
+  KhalaServices | Revocations,
   StorageError | ConfigError.ConfigError,
   SqlClient.SqlClient | HeadSignals | TopicCatalog
-> = Layer
-  .effectDiscard(Effect.zipRight(migrate, registerCatalog))
-  .pipe(Layer.provideMerge(layerServices))
+> = RevocationsPg.layer.pipe(
+  Layer.provideMerge(
+    Layer
+      .effectDiscard(Effect.zipRight(migrate, registerCatalog))
+      .pipe(Layer.provideMerge(layerServices))
+  )
+)
 
 /**
  * The durable core over an `SqlClient` speaking Postgres and the hints between processes it allows (for the embedded
@@ -59,7 +66,7 @@ export const layerCore: Layer.Layer<
 export const layerWith = (
   catalog: TopicCatalogOptions = {}
 ): Layer.Layer<
-  KhalaServices | TopicCatalog,
+  KhalaServices | Revocations | TopicCatalog,
   StorageError | TopicCatalogError | ConfigError.ConfigError,
   SqlClient.SqlClient | HeadSignals
 > => layerCore.pipe(Layer.provideMerge(TopicCatalogLayer(catalog)))
@@ -72,10 +79,10 @@ export const layerWith = (
 export const layer = (
   catalog: TopicCatalogOptions = {}
 ): Layer.Layer<
-  KhalaServices | TopicCatalog,
+  KhalaServices | Revocations | TopicCatalog,
   StorageError | TopicCatalogError | ConfigError.ConfigError,
   PgClient.PgClient | SqlClient.SqlClient
-> => layerWith(catalog).pipe(Layer.provide(HeadSignalsPg.layer))
+> => layerWith(catalog).pipe(Layer.provide(HeadSignalsPg.layer), Layer.provide(RevocationsPg.layerSignals))
 
 /**
  * The durable core on the database the environment names: `DATABASE_URL`, else the embedded database in
@@ -84,6 +91,6 @@ export const layer = (
 export const layerConfig = (
   catalog: TopicCatalogOptions = {}
 ): Layer.Layer<
-  KhalaServices | TopicCatalog | SqlClient.SqlClient,
+  KhalaServices | Revocations | TopicCatalog | SqlClient.SqlClient,
   StorageError | TopicCatalogError | ConfigError.ConfigError
 > => layerWith(catalog).pipe(Layer.provideMerge(Database.layerConfig))

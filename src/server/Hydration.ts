@@ -11,8 +11,9 @@ import { TopicCatalog } from "../protocol/TopicCatalog.js"
 import { defaultMaxPayloadBytes } from "../protocol/UpdateBatch.js"
 import type { Document } from "../services/Documents.js"
 import { Documents } from "../services/Documents.js"
-import type { Principal } from "../services/TokenVerifier.js"
-import { TokenVerifier } from "../services/TokenVerifier.js"
+import type { Revocations } from "../services/Revocations.js"
+import type { Principal, TokenVerifier } from "../services/TokenVerifier.js"
+import * as Authorize from "./Authorize.js"
 import { ServerConfig } from "./ServerConfig.js"
 import * as TopicAccess from "./TopicAccess.js"
 
@@ -109,7 +110,7 @@ const authorize = (request: HttpServerRequest.HttpServerRequest) =>
     const token = bearer(request)
     if (token === undefined) return yield* refused(401, "unauthorized", "an Authorization: Bearer token is required")
     return yield* Effect.mapError(
-      Effect.flatMap(TokenVerifier, (verifier) => verifier.verify(token)),
+      Authorize.principal(token),
       (error) => refused(401, "unauthorized", error.message, { reason: error.reason })
     )
   })
@@ -262,7 +263,10 @@ const corsHeaders = (settings: HydrationSettings, origin: string | undefined): R
 }
 
 /** The hydration routes, answering browsers of the configured origins (CORS, preflight included). */
-export const router: HttpRouter.HttpRouter<never, ServerConfig | TokenVerifier | TopicCatalog | Documents> = (() => {
+export const router: HttpRouter.HttpRouter<
+  never,
+  ServerConfig | TokenVerifier | Revocations | TopicCatalog | Documents
+> = (() => {
   const handler = Effect.gen(function*() {
     const config = yield* ServerConfig
     const settings: HydrationSettings = {

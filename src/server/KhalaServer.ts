@@ -4,7 +4,7 @@
  * `layer` / `layerConfig` to run it on an HTTP server of its own, as `khala serve` does.
  *
  * Its inputs are services: the engine's `Hub` and `Sequencer` and the `TopicCatalog` (from `KhalaPg` or
- * `KhalaMemory`), a `TokenVerifier` (`AuthJose`), the server's settings (`ServerConfig`), and for `/readyz` the
+ * `KhalaMemory`, which also give the `Revocations`), a `TokenVerifier` (`AuthJose`), the server's settings (`ServerConfig`), and for `/readyz` the
  * `SqlClient`. Only `layerConfig` reads the environment.
  */
 import type { HttpServerError } from "@effect/platform"
@@ -17,6 +17,7 @@ import { createServer } from "node:http"
 import type { TopicCatalog } from "../protocol/TopicCatalog.js"
 import type { Documents } from "../services/Documents.js"
 import type { Hub } from "../services/Hub.js"
+import type { Revocations } from "../services/Revocations.js"
 import type { Sequencer } from "../services/Sequencer.js"
 import type { TokenVerifier } from "../services/TokenVerifier.js"
 import * as Drain from "./Drain.js"
@@ -45,7 +46,7 @@ export const router: HttpRouter.HttpRouter<
 > = Health.routes.pipe(HttpRouter.concat(Metrics.routes), HttpRouter.concat(syncRouter))
 
 /** What the socket endpoint and hydration run on. */
-export type Services = TokenVerifier | TopicCatalog | Hub | Sequencer | Documents
+export type Services = TokenVerifier | Revocations | TopicCatalog | Hub | Sequencer | Documents
 
 /**
  * The socket endpoint with the given settings (over the defaults), the settings for the other routes, the node's

@@ -65,6 +65,11 @@ export const run = (options: {
   readonly compatibility: Compatibility
   /** The principal's subscribe rate on this server (`Admission`). */
   readonly subscribeRate: (cost: number, now: number) => number
+  /**
+   * Completes when a revocation names the principal's token or subject (protocol.md §5.7); the socket is then closed.
+   * A token replaced in band is watched in its place.
+   */
+  readonly awaitRevoked?: ((principal: Principal) => Effect.Effect<void>) | undefined
 }) =>
   Effect.scoped(Effect.gen(function*() {
     const { catalog, principal, settings: config, ws } = options
@@ -257,11 +262,11 @@ export const run = (options: {
           )
         }
         if (now >= expiresAt) {
-          yield* session.sendFrame(PhoenixFrame.push(null, SyncChannel.channelTopic, SyncChannel.SyncEvent.error, {
+          yield* session.channelPush(SyncChannel.SyncEvent.error, {
             code: "unauthorized",
             reason: "token_expired",
             message: "token expired"
-          }))
+          })
           return yield* closeWith(CloseCode.policy, "token expired")
         }
         if (now - lastFrameAt >= idleTimeout) return yield* closeWith(CloseCode.goingAway, "idle")
@@ -272,9 +277,32 @@ export const run = (options: {
         const wake = warned === current ? expiresAt : Math.min(warnAt, expiresAt)
         yield* Effect.raceFirst(
           Effect.sleep(Math.max(0, Math.min(nextHeartbeat, wake, lastFrameAt + idleTimeout) - now)),
-          credentials.changed
+          credentials.changedFrom(current)
         )
       }
     }).pipe(untilFault, Effect.forkScoped)
+    // a revoked token ends its socket as an expired one does, with its own reason (protocol.md §5.7)
+    const awaitRevoked = options.awaitRevoked
+    if (awaitRevoked !== undefined) {
+      yield* Effect.gen(function*() {
+        while (true) {
+          const watched = credentials.current()
+          const revoked = yield* Effect.raceFirst(
+            Effect.as(awaitRevoked(watched), true),
+            Effect.as(credentials.changedFrom(watched), false)
+          )
+          if (revoked) return
+        }
+      }).pipe(
+        Effect.zipRight(session.channelPush(SyncChannel.SyncEvent.error, {
+          code: "unauthorized",
+          reason: "revoked",
+          message: "token has been revoked"
+        })),
+        Effect.zipRight(closeWith(CloseCode.policy, "token revoked")),
+        untilFault,
+        Effect.forkScoped
+      )
+    }
     yield* Deferred.await(closed)
   }))

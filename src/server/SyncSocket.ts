@@ -14,9 +14,11 @@ import { WebSocketServer } from "ws"
 import { TopicCatalog } from "../protocol/TopicCatalog.js"
 import type { Hub } from "../services/Hub.js"
 import * as Metrics from "../services/Metrics.js"
+import { Revocations } from "../services/Revocations.js"
 import type { Sequencer } from "../services/Sequencer.js"
-import { TokenVerifier } from "../services/TokenVerifier.js"
+import type { TokenVerifier } from "../services/TokenVerifier.js"
 import * as Admission from "./Admission.js"
+import * as Authorize from "./Authorize.js"
 import * as Compatibility from "./Compatibility.js"
 import { Drain } from "./Drain.js"
 import { ServerConfig } from "./ServerConfig.js"
@@ -54,7 +56,8 @@ export class SyncSocket extends Context.Tag("khala/SyncSocket")<SyncSocket, {
  */
 export const make = Effect.gen(function*() {
   const settings = yield* ServerConfig
-  const verifier = yield* TokenVerifier
+  const authorized = yield* Effect.context<TokenVerifier | Revocations>()
+  const revocations = yield* Revocations
   const catalog = yield* TopicCatalog
   const engine = yield* Effect.context<Hub | Sequencer>()
   const drain = yield* Drain
@@ -106,7 +109,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const token = upgradeToken(request)
       if (Option.isNone(token)) return yield* unauthorized("missing_token", "no token")
-      const principal = yield* Effect.either(verifier.verify(token.value))
+      const principal = yield* Effect.either(Effect.provide(Authorize.principal(token.value), authorized))
       if (Either.isLeft(principal)) return yield* unauthorized(principal.left.reason, principal.left.message)
       // a verifier of the runtime's own might hand over a deadline that is no time at all: no timer could keep it
       if (!Number.isFinite(principal.right.validUntil.getTime())) {
@@ -176,9 +179,10 @@ export const make = Effect.gen(function*() {
         principal,
         catalog,
         settings,
-        verify: verifier.verify,
+        verify: (token) => Effect.provide(Authorize.principal(token), authorized),
         compatibility,
-        subscribeRate: ticket.subscribeRate
+        subscribeRate: ticket.subscribeRate,
+        awaitRevoked: revocations.awaitRevoked
       })),
       Effect.scoped,
       Effect.provide(engine),
@@ -196,9 +200,12 @@ export const make = Effect.gen(function*() {
   return SyncSocket.of({ handler })
 })
 
-/** The endpoint over the engine's hub and sequencer, the catalog, a token verifier and the server's settings. */
+/**
+ * The endpoint over the engine's hub and sequencer, the catalog, a token verifier, the revocations, the drain and the
+ * server's settings.
+ */
 export const layer: Layer.Layer<
   SyncSocket,
   never,
-  ServerConfig | Drain | TokenVerifier | TopicCatalog | Hub | Sequencer
+  ServerConfig | Drain | TokenVerifier | Revocations | TopicCatalog | Hub | Sequencer
 > = Layer.scoped(SyncSocket, make)

@@ -4,32 +4,34 @@
  * scopes. The socket's timer reads the current token here and is woken when it changes, so a deadline that moves
  * (later or earlier) is kept from then on.
  */
-import { Effect, Either, Queue } from "effect"
+import { Deferred, Effect, Either, FiberId } from "effect"
 import type { Principal, Unauthorized } from "../services/TokenVerifier.js"
 
 /** The current token of one socket. */
 export interface Credentials {
   readonly current: () => Principal
-  /** Replaces the token; wakes the socket's timer. */
+  /** Replaces the token; wakes whoever waits on the one it replaces. */
   readonly replace: (next: Principal) => Effect.Effect<void>
-  /** Waits until the token is replaced (only the socket's timer waits on it). */
-  readonly changed: Effect.Effect<void>
+  /** Waits until the token is no longer `seen` (at once when it was replaced already). */
+  readonly changedFrom: (seen: Principal) => Effect.Effect<void>
 }
 
 /** The credentials of a socket accepted with `initial`. */
 export const make = (initial: Principal): Effect.Effect<Credentials> =>
-  Effect.map(Queue.sliding<void>(1), (changes) => {
+  Effect.sync(() => {
     let principal = initial
+    // completed when `principal` is replaced, then replaced itself: a waiter never misses a change
+    let replaced = Deferred.unsafeMake<void>(FiberId.none)
     return {
       current: () => principal,
       replace: (next) =>
-        Effect.zipRight(
-          Effect.sync(() => {
-            principal = next
-          }),
-          Queue.offer(changes, undefined)
-        ),
-      changed: Queue.take(changes)
+        Effect.suspend(() => {
+          const done = replaced
+          principal = next
+          replaced = Deferred.unsafeMake<void>(FiberId.none)
+          return Deferred.succeed(done, undefined)
+        }),
+      changedFrom: (seen) => Effect.suspend(() => (principal === seen ? Deferred.await(replaced) : Effect.void))
     }
   })
 

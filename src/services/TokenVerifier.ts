@@ -34,7 +34,9 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
     "expired",
     "not_yet_valid",
     "missing_claim",
-    "bad_claim"
+    "bad_claim",
+    // a valid token that a revocation names (protocol.md §8)
+    "revoked"
   ),
   message: Schema.String
 }) {}

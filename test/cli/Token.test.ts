@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { decodeProtectedHeader } from "jose"
-import { readdirSync, readFileSync, statSync } from "node:fs"
+import { Effect, Either } from "effect"
+import { decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPair } from "jose"
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as AuthJose from "../../src/auth/AuthJose.js"
+import * as JwksKeys from "../../src/auth/JwksKeys.js"
 import { runCli, tempDir } from "../support/Processes.js"
 
 const encoder = new TextEncoder()
@@ -110,6 +111,53 @@ describe("khala token", () => {
       expect(production.code).toBe(1)
       expect(production.stderr).toContain("KHALA_AUTH_HS256_KEYS")
       expect(production.stdout).toBe("")
+    }))
+
+  it.scoped("--private-key signs RS256 from a PKCS8 PEM (with --kid) and ES256 from a private JWK (with its kid)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const rsa = yield* Effect.promise(() => generateKeyPair("RS256", { extractable: true }))
+      const ec = yield* Effect.promise(() => generateKeyPair("ES256", { extractable: true }))
+      const pemFile = join(dir, "rsa.pem")
+      writeFileSync(pemFile, yield* Effect.promise(() => exportPKCS8(rsa.privateKey)))
+      const jwkFile = join(dir, "ec.jwk")
+      writeFileSync(
+        jwkFile,
+        JSON.stringify({ ...(yield* Effect.promise(() => exportJWK(ec.privateKey))), kid: "ec-1" })
+      )
+      const jwks = {
+        keys: [
+          { ...(yield* Effect.promise(() => exportJWK(rsa.publicKey))), kid: "rsa-1" },
+          { ...(yield* Effect.promise(() => exportJWK(ec.publicKey))), kid: "ec-1" }
+        ]
+      }
+      const verifier = AuthJose.makeVerifier(
+        { hmac: [], jwks: { _tag: "Local", keys: Either.getOrThrow(JwksKeys.validateKeySet(jwks)) } },
+        { issuer: "https://issuer.example" }
+      )
+      // the server's configuration (a JWKS keyring, an issuer) applies to what is signed
+      const env = {
+        ...noKeys,
+        KHALA_AUTH_JWKS_URL: "https://keys.example/jwks",
+        KHALA_AUTH_ISSUER: "https://issuer.example"
+      }
+      const [pem, jwk, noKid, noKey] = yield* Effect.all([
+        runCli([...args, "--private-key", pemFile, "--kid", "rsa-1"], env),
+        runCli([...args, "--private-key", jwkFile], env),
+        runCli([...args, "--private-key", pemFile], env),
+        runCli(args, env)
+      ], { concurrency: "unbounded" })
+      expect(pem.code).toBe(0)
+      expect(decodeProtectedHeader(pem.stdout.trim())).toMatchObject({ alg: "RS256", kid: "rsa-1" })
+      expect((yield* verifier.verify(pem.stdout.trim())).subject).toBe("user_1")
+      expect(jwk.code).toBe(0)
+      expect(decodeProtectedHeader(jwk.stdout.trim())).toMatchObject({ alg: "ES256", kid: "ec-1" })
+      expect((yield* verifier.verify(jwk.stdout.trim())).orgId).toBe("org_a")
+      expect(noKid.code).toBe(1)
+      expect(noKid.stderr).toContain("--kid")
+      expect(noKey.code).toBe(1)
+      expect(noKey.stderr).toContain("--private-key")
+      expect(noKey.stdout).toBe("")
     }))
 
   it.live("--help", () =>

@@ -20,6 +20,7 @@ import * as ServerConfig from "../../src/server/ServerConfig.js"
 import { HeadSignals } from "../../src/services/HeadSignals.js"
 import { Audience, Hub } from "../../src/services/Hub.js"
 import { Publisher } from "../../src/services/Publisher.js"
+import type { Revocations } from "../../src/services/Revocations.js"
 import type { TokenVerifier } from "../../src/services/TokenVerifier.js"
 import { TokenSigner } from "../../src/services/TokenVerifier.js"
 import * as EmbeddedPostgres from "../../src/storage/embedded/EmbeddedPostgres.js"
@@ -28,12 +29,12 @@ import { layerDatabase, postgresAvailable, testDatabase } from "../support/Postg
 const runs = "runtime.run_summaries"
 const keys = [{ kid: "k1", secret: new TextEncoder().encode("hydration-test-secret-0123456789abcdef") }] as const
 
-type Khala = KhalaServices | TopicCatalog | TokenSigner | TokenVerifier
+type Khala = KhalaServices | Revocations | TopicCatalog | TokenSigner | TokenVerifier
 
 const databases: ReadonlyArray<{
   readonly name: string
   readonly available: boolean
-  readonly layer: Layer.Layer<KhalaServices | TopicCatalog, never, Scope.Scope>
+  readonly layer: Layer.Layer<KhalaServices | Revocations | TopicCatalog, never, Scope.Scope>
 }> = [
   {
     name: "postgres",
@@ -81,7 +82,7 @@ const serve = (settings: Partial<ServerSettings> = {}) =>
   })
 
 const withServices = <A, E>(
-  database: Layer.Layer<KhalaServices | TopicCatalog, never, Scope.Scope>,
+  database: Layer.Layer<KhalaServices | Revocations | TopicCatalog, never, Scope.Scope>,
   effect: Effect.Effect<A, E, Khala | Scope.Scope>
 ) => Effect.scoped(Effect.provide(effect, Layer.merge(database, AuthJose.layer(keys))))
 

@@ -15,6 +15,7 @@ import * as DocumentsMemory from "../../src/storage/memory/DocumentsMemory.js"
 import * as JournalMemory from "../../src/storage/memory/JournalMemory.js"
 import * as MemoryStore from "../../src/storage/memory/MemoryStore.js"
 import * as RetentionStoreMemory from "../../src/storage/memory/RetentionStoreMemory.js"
+import * as RevocationsMemory from "../../src/storage/memory/RevocationsMemory.js"
 import * as SequencerMemory from "../../src/storage/memory/SequencerMemory.js"
 import { serveInProcess } from "../support/InProcess.js"
 import { range, token } from "../support/Khala.js"
@@ -57,6 +58,7 @@ const core = Layer.effectDiscard(registerCatalog).pipe(
   Layer.provide(HeadSignals.none),
   Layer.provide(MemoryStore.layer),
   Layer.provideMerge(Layer.effect(TopicCatalog, TopicCatalogModule.make({}))),
+  Layer.provideMerge(RevocationsMemory.layerMemory),
   Layer.provide(Layer.setConfigProvider(
     ConfigProvider.fromMap(new Map([["KHALA_HUB_READ_CONCURRENCY", String(readConcurrency)]]))
   )),

@@ -15,6 +15,7 @@ import * as KhalaServer from "../../src/server/KhalaServer.js"
 import type { ServerSettings } from "../../src/server/ServerConfig.js"
 import type { PublishUpdate } from "../../src/services/Publisher.js"
 import { Publisher } from "../../src/services/Publisher.js"
+import type { Revocations } from "../../src/services/Revocations.js"
 import type { TokenSigner, TokenVerifier } from "../../src/services/TokenVerifier.js"
 import { hsKeys } from "./Khala.js"
 
@@ -31,12 +32,12 @@ export interface InProcessOptions {
    * The durable core and catalog to serve (for example `KhalaPg` on a test database); default the memory layers with
    * `catalog` and `wrapCatalog`, which are then ignored.
    */
-  readonly core?: Layer.Layer<KhalaServices | TopicCatalog, never, Scope.Scope>
+  readonly core?: Layer.Layer<KhalaServices | Revocations | TopicCatalog, never, Scope.Scope>
 }
 
 export interface InProcessServer {
   readonly port: number
-  readonly services: Context.Context<KhalaServices | TopicCatalog>
+  readonly services: Context.Context<KhalaServices | Revocations | TopicCatalog>
   /** Publishes through the runtime's `Publisher`; the watermark, or null when the version was not newer. */
   readonly publish: (update: Partial<PublishUpdate> & { readonly docKey: string }) => Effect.Effect<number | null>
 }
@@ -56,7 +57,7 @@ export const serveInProcess = (
   Effect.gen(function*() {
     const wrap = options.wrapCatalog ?? identity
     const catalog = Layer.effect(TopicCatalog, Effect.map(TopicCatalogModule.make(options.catalog ?? {}), wrap))
-    const core: Layer.Layer<KhalaServices | TopicCatalog, unknown, Scope.Scope> = options.core ??
+    const core: Layer.Layer<KhalaServices | Revocations | TopicCatalog, unknown, Scope.Scope> = options.core ??
       KhalaMemory.layerWith.pipe(Layer.provideMerge(catalog))
     const server = HttpServer.serve(KhalaServer.syncRouter).pipe(
       Layer.provide(KhalaServer.layerSocket(options.settings ?? {})),
