@@ -1,5 +1,6 @@
 import { Command } from "@effect/cli"
 import * as Migrate from "./Migrate.js"
+import * as Outbox from "./Outbox.js"
 import * as Publish from "./Publish.js"
 import * as Retention from "./Retention.js"
 import * as Serve from "./Serve.js"
@@ -20,7 +21,8 @@ const khala = Command.make("khala").pipe(
     Tail.command,
     Token.command,
     Retention.command,
-    Topic.command
+    Topic.command,
+    Outbox.command
   ])
 )
 

@@ -48,7 +48,7 @@ describe("khala command line", () => {
         const first = yield* runCli(["migrate"], env)
         expect(first).toMatchObject({
           code: 0,
-          stdout: "applied migrations: 1_journal, 2_faster_publishing, 3_orgs_deletes_epochs\n"
+          stdout: "applied migrations: 1_journal, 2_faster_publishing, 3_orgs_deletes_epochs, 5_outbox\n"
         })
         expect((yield* runCli(["migrate"], env)).stdout).toBe("schema khala is up to date\n")
 

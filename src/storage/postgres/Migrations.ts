@@ -5,6 +5,7 @@ import { StorageError } from "../../services/StorageError.js"
 import * as Journal0001 from "./migrations/0001_journal.js"
 import * as FasterPublishing0002 from "./migrations/0002_faster_publishing.js"
 import * as OrgsDeletesEpochs0003 from "./migrations/0003_orgs_deletes_epochs.js"
+import * as Outbox0005 from "./migrations/0005_outbox.js"
 import { mapStorageError } from "./PgErrors.js"
 import { decodeRows } from "./SqlDecode.js"
 
@@ -18,7 +19,8 @@ export interface Migration {
 export const migrations: ReadonlyArray<Migration> = [
   { id: 1, name: "journal", sql: Journal0001.sql },
   { id: 2, name: "faster_publishing", sql: FasterPublishing0002.sql },
-  { id: 3, name: "orgs_deletes_epochs", sql: OrgsDeletesEpochs0003.sql }
+  { id: 3, name: "orgs_deletes_epochs", sql: OrgsDeletesEpochs0003.sql },
+  { id: 5, name: "outbox", sql: Outbox0005.sql }
 ]
 
 const checksum = (migration: Migration) => createHash("sha256").update(migration.sql).digest("hex")
