@@ -4,12 +4,22 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, ConfigError, Console, Effect, Logger, Option, Schema } from "effect"
 import { AuthConfigError } from "./auth/AuthJose.js"
 import { run } from "./cli/Cli.js"
+import { AuditMismatches } from "./engine/Audit.js"
+import { LegacyReadError } from "./services/Audit.js"
 import { StaleCursor } from "./services/Journal.js"
 import { InvalidUpdate } from "./services/Publisher.js"
 import { StorageError } from "./services/StorageError.js"
 import { UnknownTopic } from "./services/Topic.js"
 
-const isOperatorError = Schema.is(Schema.Union(StorageError, InvalidUpdate, UnknownTopic, StaleCursor, AuthConfigError))
+const isOperatorError = Schema.is(Schema.Union(
+  StorageError,
+  InvalidUpdate,
+  UnknownTopic,
+  StaleCursor,
+  AuthConfigError,
+  AuditMismatches,
+  LegacyReadError
+))
 
 /**
  * Failures an operator can act on print as one line; the CLI has printed its own usage errors already; anything

@@ -1,4 +1,5 @@
 import { Command } from "@effect/cli"
+import * as Audit from "./Audit.js"
 import * as Migrate from "./Migrate.js"
 import * as Outbox from "./Outbox.js"
 import * as Publish from "./Publish.js"
@@ -22,7 +23,8 @@ const khala = Command.make("khala").pipe(
     Token.command,
     Retention.command,
     Topic.command,
-    Outbox.command
+    Outbox.command,
+    Audit.command
   ])
 )
 
