@@ -2,13 +2,14 @@ import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import * as Retention from "../engine/Retention.js"
 import { Journal } from "../services/Journal.js"
+import { nonNegative } from "./Arguments.js"
 import { layerKhala, topicName } from "./Runtime.js"
 
 const prune = Command.make(
   "prune",
   {
     topic: Options.text("topic").pipe(Options.withDescription("Topic, dotted or enum name")),
-    beforeWatermark: Options.integer("before-watermark").pipe(
+    beforeWatermark: nonNegative("before-watermark").pipe(
       Options.withDescription("Delete the journal rows up to and including this watermark (capped at the head)")
     )
   },
