@@ -5,6 +5,7 @@ import * as Outbox from "./Outbox.js"
 import * as Publish from "./Publish.js"
 import * as Retention from "./Retention.js"
 import * as Serve from "./Serve.js"
+import * as Status from "./Status.js"
 import * as Tail from "./Tail.js"
 import * as Token from "./Token.js"
 import * as Topic from "./Topic.js"
@@ -24,7 +25,8 @@ const khala = Command.make("khala").pipe(
     Retention.command,
     Topic.command,
     Outbox.command,
-    Audit.command
+    Audit.command,
+    Status.command
   ])
 )
 

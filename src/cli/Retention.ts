@@ -3,6 +3,7 @@ import { Console, Effect, Option } from "effect"
 import * as Retention from "../engine/Retention.js"
 import { Journal } from "../services/Journal.js"
 import { nonNegative } from "./Arguments.js"
+import { withProgress } from "./Progress.js"
 import { layerKhala, topicName } from "./Runtime.js"
 
 const prune = Command.make(
@@ -15,7 +16,11 @@ const prune = Command.make(
   },
   (args) =>
     Effect.gen(function*() {
-      const result = yield* (yield* Journal).prune(topicName(args.topic), args.beforeWatermark)
+      const topic = topicName(args.topic)
+      const result = yield* withProgress(
+        `pruning ${topic}`,
+        (yield* Journal).prune(topic, args.beforeWatermark)
+      )
       yield* Console.log(
         `pruned ${result.deleted} rows of ${result.topic}; retention floor is now ${result.retentionFloor}`
       )
@@ -29,7 +34,7 @@ const prune = Command.make(
 
 const run = Command.make("run", {}, () =>
   Effect.gen(function*() {
-    const results = yield* Retention.runOnce
+    const results = yield* withProgress("running retention", Retention.runOnce)
     if (Option.isNone(results)) return yield* Console.log("another node is running retention now; nothing was done")
     if (results.value.length === 0) return yield* Console.log("nothing is past its retention")
     for (const result of results.value) {
