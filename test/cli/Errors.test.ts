@@ -47,33 +47,35 @@ const publish = (docKey: string, docVersion: string, org = "org_a") => [
 ]
 
 describe("command-line errors are one line and a failing exit", () => {
-  // refused while the options are parsed, before any database is opened
-  it.live("negative --after", () =>
-    Effect.map(runCli([...tail, "--after", "-1"]), (r) => expectOneLine(r, /^--after must not be negative, got -1$/)))
-  it.live("--limit below 1", () =>
-    Effect.map(runCli([...tail, "--limit", "0"]), (r) => expectOneLine(r, /^--limit must be at least 1, got 0$/)))
-  it.live("negative --limit", () =>
-    Effect.map(runCli([...tail, "--limit", "-5"]), (r) => expectOneLine(r, /^--limit must not be negative/)))
-  it.live("not a number", () =>
-    Effect.map(
-      runCli([...tail, "--after", "ten"]),
-      (r) => expectOneLine(r, /^--after must be a whole number, got "ten"$/)
-    ))
-  it.live("negative --before-watermark", () =>
-    Effect.map(
-      runCli(["retention", "prune", "--topic", "runtime.run_summaries", "--before-watermark", "-3"]),
-      (r) => expectOneLine(r, /^--before-watermark must not be negative, got -3$/)
-    ))
-  it.live("oversized number", () =>
-    Effect.map(
-      runCli([...publish("k", "99999999999999999999"), "--payload", "{}"]),
-      (r) => expectOneLine(r, /^--doc-version 99999999999999999999 is too large: at most 9007199254740991$/)
-    ))
-  it.live("fractional number", () =>
-    Effect.map(
-      runCli([...publish("k", "1.5"), "--payload", "{}"]),
-      (r) => expectOneLine(r, /^--doc-version must be a whole number/)
-    ))
+  // refused while the options are parsed, before any database is opened: separate processes, run side by side
+  describe.concurrent("usage", () => {
+    it.live("negative --after", () =>
+      Effect.map(runCli([...tail, "--after", "-1"]), (r) => expectOneLine(r, /^--after must not be negative, got -1$/)))
+    it.live("--limit below 1", () =>
+      Effect.map(runCli([...tail, "--limit", "0"]), (r) => expectOneLine(r, /^--limit must be at least 1, got 0$/)))
+    it.live("negative --limit", () =>
+      Effect.map(runCli([...tail, "--limit", "-5"]), (r) => expectOneLine(r, /^--limit must not be negative/)))
+    it.live("not a number", () =>
+      Effect.map(
+        runCli([...tail, "--after", "ten"]),
+        (r) => expectOneLine(r, /^--after must be a whole number, got "ten"$/)
+      ))
+    it.live("negative --before-watermark", () =>
+      Effect.map(
+        runCli(["retention", "prune", "--topic", "runtime.run_summaries", "--before-watermark", "-3"]),
+        (r) => expectOneLine(r, /^--before-watermark must not be negative, got -3$/)
+      ))
+    it.live("oversized number", () =>
+      Effect.map(
+        runCli([...publish("k", "99999999999999999999"), "--payload", "{}"]),
+        (r) => expectOneLine(r, /^--doc-version 99999999999999999999 is too large: at most 9007199254740991$/)
+      ))
+    it.live("fractional number", () =>
+      Effect.map(
+        runCli([...publish("k", "1.5"), "--payload", "{}"]),
+        (r) => expectOneLine(r, /^--doc-version must be a whole number/)
+      ))
+  })
 
   describe.skipIf(!postgresAvailable)("against a database", () => {
     it.live(
