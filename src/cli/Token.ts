@@ -52,7 +52,7 @@ export const command = Command.make(
   },
   (args) =>
     Effect.gen(function*() {
-      // A scope grants exactly the catalog topic it names (protocol.md §7): any other grants nothing. Signed anyway
+      // A scope grants exactly the catalog topic it names (protocol.md §8): any other grants nothing. Signed anyway
       // (a runtime may extend the catalog on its own nodes), with one line on stderr so a typo does not go unseen.
       const catalog = TopicCatalog.make({ topics: yield* extraTopics })
       if (Either.isRight(catalog)) {

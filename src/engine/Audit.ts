@@ -1,5 +1,5 @@
 /**
- * The audit (design.md §9): compares the read model's document hashes with a legacy projection's, so that a
+ * The audit (outbox.md): compares the read model's document hashes with a legacy projection's, so that a
  * migration onto Khala can be checked before clients move: a document missing on either side, or whose hash differs.
  */
 import { Effect, Either, Metric, Schema, Stream } from "effect"

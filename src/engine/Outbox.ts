@@ -1,5 +1,5 @@
 /**
- * The outbox (design.md §9): mirrors every committed journal row to a sink the runtime provides, at least once and in
+ * The outbox (outbox.md): mirrors every committed journal row to a sink the runtime provides, at least once and in
  * watermark order per topic, from a cursor persisted in the database. It only reads the journal after commit, so a
  * publishing transaction never waits on the sink; a crash or an outage of the sink loses nothing, because the cursor
  * moves only after the sink acknowledged the rows before it.

@@ -1,5 +1,5 @@
 /**
- * The built-in outbox sink (design.md §9): a webhook that receives each batch as a JSON `POST`, and its
+ * The built-in outbox sink (outbox.md): a webhook that receives each batch as a JSON `POST`, and its
  * configuration for `khala serve`.
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"

@@ -16,7 +16,7 @@ export class LegacyReadError extends Schema.TaggedError<LegacyReadError>()("Lega
   cause: Schema.optional(Schema.Defect)
 }) {}
 
-/** The projection Khala's read model is audited against (design.md §9), provided by the runtime. */
+/** The projection Khala's read model is audited against (outbox.md), provided by the runtime. */
 export class LegacyReader extends Context.Tag("khala/LegacyReader")<LegacyReader, {
   /** Every live document of the topic in the legacy projection, in any order, each `(orgId, docKey)` once. */
   readonly list: (topic: string) => Stream.Stream<LegacyDocument, LegacyReadError>

@@ -16,7 +16,7 @@ export interface OutboxSinkShape {
   /**
    * Delivers committed journal rows of one topic, in watermark order. Succeeding acknowledges them: the outbox then
    * advances its cursor past them. A failure (or a crash before the cursor moves) means the same rows, or a batch
-   * starting with them, come again: a sink sees every row at least once, in order per topic (design.md §9).
+   * starting with them, come again: a sink sees every row at least once, in order per topic (outbox.md).
    */
   readonly deliver: (
     topic: string,

@@ -12,7 +12,7 @@ export interface OutboxCursor {
 
 /**
  * The outbox's persisted cursors (`khala.sync_outbox_cursors`). While a topic has a cursor, retention keeps its rows
- * above the lowest one (design.md §9): a sink that is down never misses rows because they aged out.
+ * above the lowest one (outbox.md): a sink that is down never misses rows because they aged out.
  */
 export class OutboxStore extends Context.Tag("khala/OutboxStore")<OutboxStore, {
   /**

@@ -20,7 +20,7 @@ const publishArgs = (docKey: string, docVersion: number, payload: string, topic 
 describe("khala command line", () => {
   it.live("every command has --help", () =>
     Effect.forEach(
-      ["serve", "migrate", "publish", "tail", "topic"],
+      ["serve", "migrate", "publish", "tail", "topic", "outbox", "audit", "status"],
       (command) =>
         Effect.map(runCli([command, "--help"]), (result) => {
           expect(result.code).toBe(0)

@@ -13,7 +13,7 @@ export const make = Effect.gen(function*() {
     watermarkBefore: (topic, before) =>
       Effect.flatMap(store.read, (state) =>
         Effect.map(getTopic(state, topic), (t) => {
-          // never past a sink's outbox cursor (design.md §9)
+          // never past a sink's outbox cursor (outbox.md)
           let cap = Number.POSITIVE_INFINITY
           for (const [id, watermark] of state.outboxCursors) {
             if (id.endsWith(`\u0000${topic}`)) cap = Math.min(cap, watermark)

@@ -40,7 +40,7 @@ export const make = Effect.gen(function*() {
       sql`
         select watermark from khala.sync_stream_events
          where topic = ${topic} and inserted_at < ${before}
-           -- never past a sink's outbox cursor: rows it has not been delivered stay (design.md §9)
+           -- never past a sink's outbox cursor: rows it has not been delivered stay (outbox.md)
            and watermark <= coalesce(
              (select min(c.watermark) from khala.sync_outbox_cursors c where c.topic = ${topic}),
              watermark

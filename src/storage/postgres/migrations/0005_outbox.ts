@@ -1,5 +1,5 @@
 /**
- * The outbox's cursors (design.md §9): per sink and topic, the watermark through which the journal has been delivered
+ * The outbox's cursors (outbox.md): per sink and topic, the watermark through which the journal has been delivered
  * to that sink. Retention keeps every row above a topic's lowest cursor, so a sink that is down loses nothing. A
  * cursor goes with its topic's sequence row.
  */
