@@ -45,6 +45,12 @@ export const gaps = Metric.counter("khala_outbox_gaps_total", {
 const defaultBatchSize = 100
 
 /**
+ * A mirror gets the payloads clients would hydrate (over the wire's per-update limit) inline; only pointer-mode rows,
+ * whose journal row holds none, arrive without one (`hydration_required`).
+ */
+const maxMirroredPayloadBytes = 64 * 1024 * 1024
+
+/**
  * Forwards one topic for as long as it runs: read after the cursor, deliver, then advance the cursor (after the
  * delivery, so at least once); wait for a hint when caught up. A sink failure stalls this topic alone, and is
  * retried with backoff from the same rows, so the sink sees them in order.
@@ -68,7 +74,7 @@ const forwardTopic = (topic: string, batchSize: number): Effect.Effect<
     )
 
     const read: Effect.Effect<JournalPage, StorageError> = retryStorage(
-      Effect.suspend(() => journal.read(topic, cursor, batchSize)),
+      Effect.suspend(() => journal.read(topic, cursor, batchSize, { maxPayloadBytes: maxMirroredPayloadBytes })),
       storage
     )
       .pipe(
