@@ -1,32 +1,16 @@
 #!/usr/bin/env node
-import { ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, ConfigError, Console, Effect, Option, Schema } from "effect"
-import { AuthConfigError } from "./auth/AuthJose.js"
+import type { Cause } from "effect"
+import { Console, Effect, Option } from "effect"
 import { run } from "./cli/Cli.js"
+import { render } from "./cli/Errors.js"
 import * as Logging from "./cli/Logging.js"
-import { StaleCursor } from "./services/Journal.js"
-import { InvalidUpdate } from "./services/Publisher.js"
-import { StorageError } from "./services/StorageError.js"
-import { UnknownTopic } from "./services/Topic.js"
 
-const isOperatorError = Schema.is(Schema.Union(StorageError, InvalidUpdate, UnknownTopic, StaleCursor, AuthConfigError))
-
-/**
- * Failures an operator can act on print as one line; the CLI has printed its own usage errors already; anything
- * else is a defect, reported with its whole cause.
- */
+/** Expected failures print as one line (see `Errors.render`); anything else is a defect, reported with its cause. */
 const report = (cause: Cause.Cause<unknown>) => {
-  if (Cause.isInterruptedOnly(cause)) return Effect.void
-  return Option.match(Cause.failureOption(cause), {
-    onNone: () => Effect.logError("khala failed", cause),
-    onSome: (error) => {
-      if (ValidationError.isValidationError(error)) return Effect.void
-      if (ConfigError.isConfigError(error)) return Console.error(`khala: bad configuration: ${error}`)
-      if (isOperatorError(error)) return Console.error(`khala: ${error.message}`)
-      return Effect.logError("khala failed", cause)
-    }
-  })
+  const line = render(cause)
+  if (line === undefined) return Effect.logError("khala failed", cause)
+  return Option.match(line, { onNone: () => Effect.void, onSome: (text) => Console.error(text) })
 }
 
 // The logger is set up once, before anything else runs (see Logging); a bad logging setting stops the process first.

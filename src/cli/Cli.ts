@@ -1,9 +1,12 @@
 import { Command } from "@effect/cli"
+import * as Audit from "./Audit.js"
 import * as Migrate from "./Migrate.js"
+import * as Outbox from "./Outbox.js"
 import * as Publish from "./Publish.js"
 import * as Retention from "./Retention.js"
 import * as Revoke from "./Revoke.js"
 import * as Serve from "./Serve.js"
+import * as Status from "./Status.js"
 import * as Tail from "./Tail.js"
 import * as Token from "./Token.js"
 import * as Topic from "./Topic.js"
@@ -22,7 +25,10 @@ const khala = Command.make("khala").pipe(
     Token.command,
     Revoke.command,
     Retention.command,
-    Topic.command
+    Topic.command,
+    Outbox.command,
+    Audit.command,
+    Status.command
   ])
 )
 

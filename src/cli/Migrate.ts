@@ -2,11 +2,12 @@ import { Command } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { registerCatalog } from "../layers/Core.js"
 import { migrate } from "../storage/postgres/Migrations.js"
+import { withProgress } from "./Progress.js"
 import { layerUnmigrated } from "./Runtime.js"
 
 export const command = Command.make("migrate", {}, () =>
   Effect.gen(function*() {
-    const applied = yield* migrate
+    const applied = yield* withProgress("migrating the khala schema", migrate)
     yield* registerCatalog
     yield* Console.log(
       applied.length === 0

@@ -3,12 +3,14 @@ import { Config, Effect, Layer } from "effect"
 import * as AuthJose from "../auth/AuthJose.js"
 import { GroupCommitConfig } from "../engine/GroupCommit.js"
 import { HubConfig } from "../engine/Hub.js"
+import { OutboxConfig } from "../engine/OutboxWebhook.js"
 import * as Retention from "../engine/Retention.js"
 import { WakeupsConfig } from "../engine/Wakeups.js"
 import { DatabaseConfig } from "../layers/Database.js"
 import * as KhalaServer from "../server/KhalaServer.js"
 import { SettingsConfig } from "../server/ServerConfig.js"
 import { HeadSignalsConfig } from "../storage/postgres/HeadSignalsPg.js"
+import * as Outbox from "./Outbox.js"
 import { layerKhala } from "./Runtime.js"
 import { extraTopics } from "./Topics.js"
 
@@ -26,7 +28,8 @@ const checkSettings = Effect.zipRight(
     HubConfig,
     WakeupsConfig,
     GroupCommitConfig,
-    HeadSignalsConfig
+    HeadSignalsConfig,
+    OutboxConfig
   ]),
   extraTopics
 )
@@ -38,7 +41,7 @@ export const command = Command.make(
     Effect.zipRight(
       checkSettings,
       Layer.launch(
-        Layer.merge(KhalaServer.layerConfig, Retention.layer).pipe(
+        Layer.mergeAll(KhalaServer.layerConfig, Retention.layer, Outbox.layerServe).pipe(
           Layer.provide(layerKhala),
           Layer.provide(AuthJose.layerConfig)
         )
@@ -49,6 +52,7 @@ export const command = Command.make(
     "Migrate, then serve Khala on KHALA_HOST:KHALA_PORT: the Phoenix socket at /socket/websocket, hydration at " +
       "/sync/v1/topics/{topic}/documents, GET /healthz and GET /readyz (ready when the node takes sockets and the " +
       "database answers); and run retention on a schedule (KHALA_RETENTION_INTERVAL). On SIGTERM it drains: new " +
-      "sockets are refused and the sockets held are closed with 1001 over KHALA_DRAIN_WINDOW, then it exits."
+      "sockets are refused and the sockets held are closed with 1001 over KHALA_DRAIN_WINDOW, then it exits. With KHALA_OUTBOX_WEBHOOK_URL, it mirrors " +
+      "the journal to a webhook."
   )
 )

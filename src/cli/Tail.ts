@@ -3,6 +3,7 @@ import { Console, Effect, Option, Stream } from "effect"
 import { Audience, Hub } from "../services/Hub.js"
 import type { JournalRow } from "../services/Journal.js"
 import { Journal } from "../services/Journal.js"
+import { nonNegative, positive } from "./Arguments.js"
 import { layerKhala, topicName } from "./Runtime.js"
 
 const pageSize = 500
@@ -26,11 +27,11 @@ export const command = Command.make(
   "tail",
   {
     topic: Options.text("topic").pipe(Options.withDescription("Topic, dotted or enum name")),
-    after: Options.integer("after").pipe(
+    after: nonNegative("after").pipe(
       Options.withDescription("Print rows after this watermark (default 0: from the start)"),
       Options.withDefault(0)
     ),
-    limit: Options.integer("limit").pipe(
+    limit: positive("limit").pipe(
       Options.withDescription("Print at most this many rows"),
       Options.optional
     ),

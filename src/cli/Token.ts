@@ -3,7 +3,9 @@ import { Console, Duration, Effect, Either, Option } from "effect"
 import { readFileSync } from "node:fs"
 import * as AuthJose from "../auth/AuthJose.js"
 import { parsePrivateKey } from "../auth/JwksKeys.js"
+import * as TopicCatalog from "../protocol/TopicCatalog.js"
 import { TokenSigner } from "../services/TokenVerifier.js"
+import { extraTopics } from "./Topics.js"
 
 const unitSeconds: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
 
@@ -66,6 +68,18 @@ export const command = Command.make(
   },
   (args) =>
     Effect.gen(function*() {
+      // A scope grants exactly the catalog topic it names (protocol.md §8): any other grants nothing. Signed anyway
+      // (a runtime may extend the catalog on its own nodes), with one line on stderr so a typo does not go unseen.
+      const catalog = TopicCatalog.make({ topics: yield* extraTopics })
+      if (Either.isRight(catalog)) {
+        const unknown = args.scopes.filter((scope) => Option.isNone(catalog.right.get(scope)))
+        if (unknown.length > 0) {
+          yield* Console.error(
+            `khala: warning: scope${unknown.length === 1 ? "" : "s"} outside the topic catalog, granting nothing ` +
+              `here: ${unknown.join(", ")}`
+          )
+        }
+      }
       const signer = yield* Option.match(args.privateKey, {
         onNone: () =>
           Effect.gen(function*() {

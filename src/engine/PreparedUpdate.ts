@@ -8,8 +8,15 @@ import { InvalidUpdate, PublishUpdate, RemoveUpdate as RemoveUpdateSchema } from
 const decodeUpdate = Schema.decodeUnknownEither(PublishUpdate, { onExcessProperty: "error" })
 const decodeRemove = Schema.decodeUnknownEither(RemoveUpdateSchema, { onExcessProperty: "error" })
 
+/** Each problem on one line, naming its field: a message for a log line or a command line, not a schema dump. */
+const describe = (error: ParseResult.ParseError) =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+    const path = issue.path.map(String).join(".")
+    return path === "" || issue.message.startsWith(path) ? issue.message : `${path}: ${issue.message}`
+  }).join("; ")
+
 const invalid = (error: ParseResult.ParseError, index?: number) =>
-  new InvalidUpdate({ message: ParseResult.TreeFormatter.formatErrorSync(error), ...indexed(index) })
+  new InvalidUpdate({ message: describe(error), ...indexed(index) })
 
 /**
  * Validates an update and hashes its payload, so that a bad update fails alone and before any database work.

@@ -9,6 +9,9 @@ export class RetentionStore extends Context.Tag("khala/RetentionStore")<Retentio
    * connection ends), and answers none without running it otherwise: one node prunes at a time.
    */
   readonly exclusive: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<Option.Option<A>, E | StorageError, R>
-  /** The watermark of the newest row of `topic` appended before `before`, if any: what retention may prune through. */
+  /**
+   * The watermark of the newest row of `topic` appended before `before`, if any, and no higher than any outbox
+   * cursor of the topic: what retention may prune through.
+   */
   readonly watermarkBefore: (topic: string, before: Date) => Effect.Effect<Option.Option<number>, StorageError>
 }>() {}

@@ -20,7 +20,7 @@ const publishArgs = (docKey: string, docVersion: number, payload: string, topic 
 describe("khala command line", () => {
   it.live("every command has --help", () =>
     Effect.forEach(
-      ["serve", "migrate", "publish", "tail", "topic"],
+      ["serve", "migrate", "publish", "tail", "topic", "outbox", "audit", "status"],
       (command) =>
         Effect.map(runCli([command, "--help"]), (result) => {
           expect(result.code).toBe(0)
@@ -48,8 +48,8 @@ describe("khala command line", () => {
         const first = yield* runCli(["migrate"], env)
         expect(first).toMatchObject({
           code: 0,
-          stdout:
-            "applied migrations: 1_journal, 2_faster_publishing, 3_orgs_deletes_epochs, 4_revocations, 6_trace_context\n"
+          stdout: "applied migrations: 1_journal, 2_faster_publishing, 3_orgs_deletes_epochs, 4_revocations, " +
+            "5_outbox, 6_trace_context\n"
         })
         expect((yield* runCli(["migrate"], env)).stdout).toBe("schema khala is up to date\n")
 

@@ -48,6 +48,7 @@ const applyUpdate = (state: MemoryState, update: PreparedUpdate) =>
     }
     payloadBytesOf.set(row, pointer ? 0 : update.payloadBytes)
     return [Appended(update.topic, watermark), {
+      ...state,
       topics: HashMap.set(state.topics, update.topic, {
         ...topic,
         head: watermark,

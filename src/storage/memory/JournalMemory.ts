@@ -77,6 +77,7 @@ export const make = Effect.gen(function*() {
             return [
               { topic, deleted: cut, retentionFloor: floor },
               {
+                ...state,
                 documents,
                 topics: HashMap.set(state.topics, topic, {
                   ...t,

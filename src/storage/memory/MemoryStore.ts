@@ -26,12 +26,16 @@ export interface MemoryTopic {
 export interface MemoryState {
   readonly topics: HashMap.HashMap<string, MemoryTopic>
   readonly documents: HashMap.HashMap<string, Document>
+  /** Outbox cursors by `outboxCursorId(sink, topic)`: the watermark delivered through. */
+  readonly outboxCursors: HashMap.HashMap<string, number>
 }
+
+export const outboxCursorId = (sink: string, topic: string) => `${sink}\u0000${topic}`
 
 /** Documents are keyed per org (I7): the same key in two orgs is two documents. */
 export const documentId = (topic: string, orgId: string, docKey: string) => `${topic}\u0000${orgId}\u0000${docKey}`
 
-const emptyState: MemoryState = { topics: HashMap.empty(), documents: HashMap.empty() }
+const emptyState: MemoryState = { topics: HashMap.empty(), documents: HashMap.empty(), outboxCursors: HashMap.empty() }
 
 /**
  * The memory twin of Khala's Postgres schema. Writers run one at a time (Postgres serializes them per topic; one

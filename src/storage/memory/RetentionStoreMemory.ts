@@ -13,9 +13,14 @@ export const make = Effect.gen(function*() {
     watermarkBefore: (topic, before) =>
       Effect.flatMap(store.read, (state) =>
         Effect.map(getTopic(state, topic), (t) => {
+          // never past a sink's outbox cursor (outbox.md)
+          let cap = Number.POSITIVE_INFINITY
+          for (const [id, watermark] of state.outboxCursors) {
+            if (id.endsWith(`\u0000${topic}`)) cap = Math.min(cap, watermark)
+          }
           let found: number | undefined
           for (const row of Chunk.toReadonlyArray(t.events)) {
-            if (row.insertedAt.getTime() < before.getTime()) found = row.watermark
+            if (row.insertedAt.getTime() < before.getTime() && row.watermark <= cap) found = row.watermark
           }
           return Option.fromNullable(found)
         })).pipe(Effect.catchTag("UnknownTopic", () => Effect.succeed(Option.none())))

@@ -6,6 +6,7 @@ import * as Journal0001 from "./migrations/0001_journal.js"
 import * as FasterPublishing0002 from "./migrations/0002_faster_publishing.js"
 import * as OrgsDeletesEpochs0003 from "./migrations/0003_orgs_deletes_epochs.js"
 import * as Revocations0004 from "./migrations/0004_revocations.js"
+import * as Outbox0005 from "./migrations/0005_outbox.js"
 import * as TraceContext0006 from "./migrations/0006_trace_context.js"
 import { mapStorageError } from "./PgErrors.js"
 import { decodeRows } from "./SqlDecode.js"
@@ -22,6 +23,7 @@ export const migrations: ReadonlyArray<Migration> = [
   { id: 2, name: "faster_publishing", sql: FasterPublishing0002.sql },
   { id: 3, name: "orgs_deletes_epochs", sql: OrgsDeletesEpochs0003.sql },
   { id: 4, name: "revocations", sql: Revocations0004.sql },
+  { id: 5, name: "outbox", sql: Outbox0005.sql },
   { id: 6, name: "trace_context", sql: TraceContext0006.sql }
 ]
 

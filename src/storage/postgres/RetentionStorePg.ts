@@ -40,6 +40,11 @@ export const make = Effect.gen(function*() {
       sql`
         select watermark from khala.sync_stream_events
          where topic = ${topic} and inserted_at < ${before}
+           -- never past a sink's outbox cursor: rows it has not been delivered stay (outbox.md)
+           and watermark <= coalesce(
+             (select min(c.watermark) from khala.sync_outbox_cursors c where c.topic = ${topic}),
+             watermark
+           )
          order by inserted_at desc
          limit 1
       `.pipe(
