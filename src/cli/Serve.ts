@@ -10,6 +10,7 @@ import { DatabaseConfig } from "../layers/Database.js"
 import * as KhalaServer from "../server/KhalaServer.js"
 import { SettingsConfig } from "../server/ServerConfig.js"
 import { HeadSignalsConfig } from "../storage/postgres/HeadSignalsPg.js"
+import * as Otlp from "./Otlp.js"
 import * as Outbox from "./Outbox.js"
 import { layerKhala } from "./Runtime.js"
 import { extraTopics } from "./Topics.js"
@@ -43,7 +44,8 @@ export const command = Command.make(
       Layer.launch(
         Layer.mergeAll(KhalaServer.layerConfig, Retention.layer, Outbox.layerServe).pipe(
           Layer.provide(layerKhala),
-          Layer.provide(AuthJose.layerConfig)
+          Layer.provide(AuthJose.layerConfig),
+          Layer.provide(Otlp.layerConfig)
         )
       )
     )
@@ -52,7 +54,7 @@ export const command = Command.make(
     "Migrate, then serve Khala on KHALA_HOST:KHALA_PORT: the Phoenix socket at /socket/websocket, hydration at " +
       "/sync/v1/topics/{topic}/documents, GET /healthz and GET /readyz (ready when the node takes sockets and the " +
       "database answers); and run retention on a schedule (KHALA_RETENTION_INTERVAL). On SIGTERM it drains: new " +
-      "sockets are refused and the sockets held are closed with 1001 over KHALA_DRAIN_WINDOW, then it exits. With KHALA_OUTBOX_WEBHOOK_URL, it mirrors " +
-      "the journal to a webhook."
+      "sockets are refused and the sockets held are closed with 1001 over KHALA_DRAIN_WINDOW, then it exits. With KHALA_OUTBOX_WEBHOOK_URL, " +
+      "it mirrors the journal to a webhook; with KHALA_OTLP_ENDPOINT, it exports spans over OTLP."
   )
 )

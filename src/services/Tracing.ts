@@ -34,13 +34,8 @@ export const layerConfig: Layer.Layer<never> = Layer.effectDiscard(
         if (config === undefined) return
         const endpoint = Option.orElse(config.khalaEndpoint, () => config.otelEndpoint)
         tracing = Option.getOrElse(config.enabled, () => Option.isSome(endpoint))
-        if (tracing && Option.isSome(endpoint)) {
-          // the exporter is the runtime's layer: say so, rather than let an operator wait for traces that never come
-          yield* Effect.logInfo(
-            "tracing on: spans go to the runtime's Effect tracer, which must export them to the OTLP endpoint " +
-              "(an @effect/opentelemetry layer); without one they are dropped"
-          )
-        }
+        // `khala serve` exports them over OTLP (cli/Otlp.ts); a runtime's own tracer takes them otherwise
+        if (tracing) yield* Effect.logInfo("tracing on: spans go to the fibers' Effect tracer")
       })
   )
 )

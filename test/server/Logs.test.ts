@@ -66,8 +66,7 @@ describe.skipIf(!postgresAvailable)("logs of khala serve", () => {
 
         const refusals = find("upgrade refused")
         expect(refusals.map((e) => e.level)).toEqual(["info", "info"])
-        expect(refusals[0]!.reason).toMatch(/^token /)
-        expect(refusals[1]!.reason).toBe("token has expired")
+        expect(refusals.map((e) => e.reason)).toEqual(["bad_signature", "expired"])
         // never the token, nor a piece of it
         for (const secret of [forged, expired, jwt]) {
           for (const piece of secret.split(".")) expect(output).not.toContain(piece)
