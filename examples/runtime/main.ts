@@ -4,7 +4,6 @@
  *   EXAMPLE_AUTH_SECRET=... node --import tsx examples/runtime/main.ts
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { PgClient } from "@effect/sql-pg"
 import { Config, Effect, Layer, Option } from "effect"
 import { EmbeddedPostgres, KhalaPg } from "khala"
 import * as Server from "./Server.js"
@@ -22,9 +21,12 @@ const program = Effect.gen(function*() {
   const config = yield* ExampleConfig
   const app = Server.layer(config)
   return yield* Option.match(config.databaseUrl, {
-    // the runtime's own PgClient: Khala's publishes join its transactions
+    // the runtime's own PgClient, which its routes use too: Khala's publishes join its transactions. Khala's gated
+    // pool: requests abandoned in bulk (a probe's timeout, a client gone) never cancel another's statement
     onSome: (url) =>
-      Layer.launch(app.pipe(Layer.provide(KhalaPg.layer(Server.catalog)), Layer.provide(PgClient.layer({ url })))),
+      Layer.launch(
+        app.pipe(Layer.provide(KhalaPg.layer(Server.catalog)), Layer.provide(KhalaPg.layerPgClient({ url })))
+      ),
     onNone: () =>
       Layer.launch(
         app.pipe(

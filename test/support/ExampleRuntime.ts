@@ -50,6 +50,8 @@ export const startRuntime = (databaseUrl: string, env: Record<string, string> = 
           : Effect.void
     )
     yield* httpGet(`http://127.0.0.1:${port}/readyz`).pipe(
+      // a probe that hangs is given up and tried again
+      Effect.timeout("3 seconds"),
       Effect.filterOrFail((r) => r.status === 200),
       Effect.retry(Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(300))),
       Effect.catchAll(() => Effect.dieMessage(`the example runtime did not start:\n${output}`))

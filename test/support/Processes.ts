@@ -81,6 +81,8 @@ export const startServer = (env: Record<string, string>) =>
       url: (path) => `http://127.0.0.1:${port}${path}`
     }
     yield* get(server.url("/healthz")).pipe(
+      // a probe that hangs is given up and tried again
+      Effect.timeout("3 seconds"),
       Effect.filterOrFail((r) => r.status === 200),
       Effect.retry(Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(300))),
       Effect.catchAll(() => Effect.fail(new Error(`khala serve did not start:\n${output}`))),

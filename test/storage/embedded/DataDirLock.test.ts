@@ -39,7 +39,11 @@ describe("the embedded database's data directory lock", () => {
   it("a running owner keeps it, in another process and in this one", async () => {
     const dir = freshDir()
     const holder = contender(dir, 3000)
-    await new Promise((r) => setTimeout(r, 1000))
+    // the other process holds the lock once its lock file is there (its start takes a while on a busy machine)
+    for (let waited = 0; !readdirSync(dir).some((name) => name.startsWith("khala.lock.")); waited += 20) {
+      if (waited > 20_000) throw new Error("the other process never took the lock")
+      await new Promise((r) => setTimeout(r, 20))
+    }
     expect(() => DataDirLock.acquire(dir)).toThrow(/in use by process \d+/)
     expect(await holder).toBe("won")
     const generation = DataDirLock.acquire(dir)
