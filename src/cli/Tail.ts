@@ -1,27 +1,11 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Stream } from "effect"
 import { Audience, Hub } from "../services/Hub.js"
-import type { JournalRow } from "../services/Journal.js"
-import { Journal } from "../services/Journal.js"
+import { Journal, rowJson } from "../services/Journal.js"
 import { nonNegative, positive } from "./Arguments.js"
 import { layerKhala, topicName } from "./Runtime.js"
 
 const pageSize = 500
-
-/** One journal row as a line of JSON, in the wire's field names. */
-export const rowJson = (row: JournalRow) =>
-  JSON.stringify({
-    topic: row.topic,
-    watermark: row.watermark,
-    doc_key: row.docKey,
-    doc_version: row.docVersion,
-    org_id: row.orgId,
-    payload: row.pointer || row.deleted ? null : row.payload,
-    payload_hash: row.payloadHash,
-    hydration_required: row.pointer,
-    deleted: row.deleted,
-    inserted_at: row.insertedAt.toISOString()
-  })
 
 export const command = Command.make(
   "tail",
@@ -53,7 +37,7 @@ export const command = Command.make(
           Stream.flatMap((batch) => Stream.fromIterable(batch.updates))
         )
         return yield* Option.match(args.limit, { onNone: () => stream, onSome: (n) => Stream.take(stream, n) }).pipe(
-          Stream.runForEach((row) => Console.log(rowJson(row)))
+          Stream.runForEach((row) => Console.log(JSON.stringify(rowJson(row))))
         )
       }
       const journal = yield* Journal
@@ -61,7 +45,7 @@ export const command = Command.make(
       let remaining = Option.getOrElse(args.limit, () => Number.POSITIVE_INFINITY)
       while (remaining > 0) {
         const page = yield* journal.read(topic, after, Math.min(pageSize, remaining))
-        for (const row of page.rows) yield* Console.log(rowJson(row))
+        for (const row of page.rows) yield* Console.log(JSON.stringify(rowJson(row)))
         if (page.rows.length === 0) break
         after = page.rows[page.rows.length - 1]!.watermark
         remaining -= page.rows.length

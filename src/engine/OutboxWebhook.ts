@@ -5,26 +5,13 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Schedule } from "effect"
 import { TopicCatalog } from "../protocol/TopicCatalog.js"
-import type { Journal, JournalRow } from "../services/Journal.js"
+import type { Journal } from "../services/Journal.js"
+import { rowJson } from "../services/Journal.js"
 import { OutboxDeliveryError, OutboxSink } from "../services/OutboxSink.js"
 import type { OutboxStore } from "../services/OutboxStore.js"
 import { durationWithin, integerWithin } from "../services/Settings.js"
 import type { Wakeups } from "../services/Wakeups.js"
 import * as Outbox from "./Outbox.js"
-
-/** One journal row as the webhook receives it: the wire's field names (protocol.md §5). */
-export const rowJson = (row: JournalRow) => ({
-  topic: row.topic,
-  watermark: row.watermark,
-  doc_key: row.docKey,
-  doc_version: row.docVersion,
-  org_id: row.orgId,
-  payload: row.pointer || row.deleted ? null : row.payload,
-  payload_hash: row.payloadHash,
-  hydration_required: row.pointer,
-  deleted: row.deleted,
-  inserted_at: row.insertedAt.toISOString()
-})
 
 export interface WebhookOptions {
   readonly name: string

@@ -90,3 +90,17 @@ export class Journal extends Context.Tag("khala/Journal")<Journal, {
 
 /** Default of `ReadOptions.maxBytes`: a page's payload bytes. */
 export const defaultReadMaxBytes = 4 * 1024 * 1024
+
+/** One journal row as JSON in the wire's field names (protocol.md §5): what `khala tail` prints and a webhook receives. */
+export const rowJson = (row: JournalRow) => ({
+  topic: row.topic,
+  watermark: row.watermark,
+  doc_key: row.docKey,
+  doc_version: row.docVersion,
+  org_id: row.orgId,
+  payload: row.pointer || row.deleted ? null : row.payload,
+  payload_hash: row.payloadHash,
+  hydration_required: row.pointer,
+  deleted: row.deleted,
+  inserted_at: row.insertedAt.toISOString()
+})
