@@ -44,7 +44,8 @@ export const make = Effect.gen(function*() {
       mapStorageError,
       Effect.flatMap((rows) =>
         Effect.gen(function*() {
-          const heads = yield* decodeHeads(rows)
+          // every row repeats the topic's head: the first one tells it
+          const heads = yield* decodeHeads(rows.slice(0, 1))
           if (heads[0] === undefined) return yield* new UnknownTopic({ topic })
           return (yield* decodeDocuments(heads[0].doc_key === null ? [] : rows)).map(toDocument)
         })
@@ -88,10 +89,10 @@ export const make = Effect.gen(function*() {
       mapStorageError,
       Effect.flatMap((rows) =>
         Effect.gen(function*() {
-          const heads = yield* decodeHeads(rows)
-          const head = heads[0]
+          // every row repeats the topic's head: the first one tells it; the documents are decoded once, below
+          const head = (yield* decodeHeads(rows.slice(0, 1)))[0]
           if (head === undefined) return yield* new UnknownTopic({ topic: options.topic })
-          const fitting = rows.filter((_, i) => heads[i]!.fits === true)
+          const fitting = rows.filter((row) => (row as { readonly fits?: unknown }).fits === true)
           const all = (yield* decodeDocuments(head.doc_key === null ? [] : fitting)).map(toDocument)
           const documents = all.slice(0, limit)
           const more = head.doc_key !== null && (all.length > limit || fitting.length < rows.length)
