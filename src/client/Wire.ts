@@ -7,6 +7,7 @@
  */
 import type { WireErrorCode } from "../protocol/ErrorCode.js"
 import { channelTopic, SyncEvent } from "../protocol/SyncChannel.js"
+import type * as UpdateBatch from "../protocol/UpdateBatch.js"
 
 /**
  * The Phoenix socket topic and the channel events the client uses.
@@ -196,20 +197,12 @@ export const decodePositions = (list: unknown, epochs?: unknown): Array<Position
 }
 
 /**
- * One update of a `sync:update_batch`.
+ * One update of a `sync:update_batch`: the protocol's own type (a type-only import, so nothing of the server's batch
+ * encoder reaches the bundle).
  *
  * @since 0.1.0
  */
-export interface Update {
-  readonly topic: string
-  readonly docKey: string
-  readonly docVersion: number
-  readonly payload: unknown
-  readonly payloadHash: string | null
-  readonly watermark: number
-  readonly hydrationRequired: boolean
-  readonly deleted: boolean
-}
+export type Update = UpdateBatch.Update
 
 /**
  * A decoded `sync:update_batch`.
