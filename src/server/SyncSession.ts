@@ -6,15 +6,13 @@ import * as Requests from "../protocol/Requests.js"
 import * as SyncChannel from "../protocol/SyncChannel.js"
 import type { Catalog } from "../protocol/TopicCatalog.js"
 import { wireNameOf } from "../protocol/TopicCatalog.js"
-import * as UpdateBatch from "../protocol/UpdateBatch.js"
-import type { SerializedUpdate } from "../protocol/UpdateBatch.js"
 import type { TopicWatermark } from "../protocol/Watermark.js"
 import type { Batch, DocFilter } from "../services/Hub.js"
 import { Audience, Hub } from "../services/Hub.js"
-import type { JournalRow } from "../services/Journal.js"
 import * as Metrics from "../services/Metrics.js"
 import { Sequencer } from "../services/Sequencer.js"
 import type { Principal, Unauthorized } from "../services/TokenVerifier.js"
+import * as BatchFrames from "./BatchFrames.js"
 import type { Compatibility } from "./Compatibility.js"
 import * as SessionMetrics from "./SessionMetrics.js"
 import type { Credentials } from "./TokenRefresh.js"
@@ -84,38 +82,6 @@ interface Joined {
   readonly subscriptions: Map<string, Subscription>
 }
 
-// The hub hands the same row objects to every subscriber of a topic: each payload is serialized once per process,
-// not once per socket.
-const payloadJsons = new WeakMap<JournalRow, string>()
-const payloadJson = (row: JournalRow) => {
-  let json = payloadJsons.get(row)
-  if (json === undefined) {
-    json = JSON.stringify(row.payload ?? null)
-    payloadJsons.set(row, json)
-  }
-  return json
-}
-
-/**
- * The frames of one live batch, by join ref, topic name and batch size: the hub hands the same batch to every
- * subscriber of a topic and org that is caught up, so each frame is serialized and encoded once per process, and
- * every socket whose client joined with the same ref (clients number refs alike) sends the same bytes.
- */
-const liveFrames = new WeakMap<Batch, Map<string, ReadonlyArray<Uint8Array>>>()
-const encoder = new TextEncoder()
-
-/** A row as the wire sends it; pointer rows ask the client to hydrate (I5). */
-const serialized = (row: JournalRow, requestedAs: string): SerializedUpdate => ({
-  topic: requestedAs,
-  docKey: row.docKey,
-  docVersion: row.docVersion,
-  payloadJson: row.pointer ? null : payloadJson(row),
-  payloadHash: row.payloadHash,
-  watermark: row.watermark,
-  hydrationRequired: row.pointer,
-  deleted: row.deleted
-})
-
 /**
  * The `sync:v1` channel of one socket (protocol.md §5): join, subscribe, unsubscribe, heartbeats, and a fiber per
  * subscribed topic that forwards the hub's batches. Frames are handled one at a time, in arrival order.
@@ -167,51 +133,23 @@ export const makeSession = (options: {
     const stopAll = (state: Joined) =>
       Effect.zipRight(FiberMap.clear(fibers), Effect.sync(() => state.subscriptions.clear()))
 
-    /**
-     * The frames of a batch, each update list cut to the batch and byte limits, with the watermark each frame brings
-     * the client through. Live batches whose rows were all another org's have none: they move the cursor but send
-     * nothing (I7); the last replay batch is sent even when empty, so the client knows the replay is complete.
-     */
-    const framesOf = (state: Joined, subscription: Subscription, batch: Batch, batchSize: number, empty: boolean) => {
-      const rows = batch.updates.map((row) => serialized(row, subscription.requestedAs))
-      const parts = UpdateBatch.splitUpdates(rows, { maxUpdates: batchSize })
-      if (parts.length === 0 && empty) parts.push([])
-      const heads = [{ topic: subscription.requestedAs, watermark: batch.head }]
-      return parts.map((updates, i) => {
-        const last = i === parts.length - 1
-        const through = last ? batch.through : updates[updates.length - 1]!.watermark
-        // encoded when it is sent: a subscription waiting for its socket holds one frame's text, not a page's
-        const text = () =>
-          PhoenixFrame.encodePush(
-            state.joinRef,
-            topic,
-            SyncChannel.SyncEvent.updateBatch,
-            UpdateBatch.encodeUpdateBatchJson({
-              updates,
-              replayComplete: batch.replayComplete && last,
-              headWatermarks: heads,
-              watermarks: [{ topic: subscription.requestedAs, watermark: through }]
-            })
-          )
-        return { text, through }
-      })
-    }
-
     /** The tail's fast path: sends a live batch at once if the socket has room, from frames shared when it can. */
     const offerLive = (state: Joined, subscription: Subscription, batchSize: number) => (batch: Batch): boolean => {
       if (batch.updates.length === 0) {
         subscription.through = batch.through
         return true
       }
-      let byKey = liveFrames.get(batch)
+      let byKey = BatchFrames.liveFrames.get(batch)
       if (byKey === undefined) {
         byKey = new Map()
-        liveFrames.set(batch, byKey)
+        BatchFrames.liveFrames.set(batch, byKey)
       }
       const key = `${state.joinRef}\u0000${subscription.requestedAs}\u0000${batchSize}`
       let frames = byKey.get(key)
       if (frames === undefined) {
-        frames = framesOf(state, subscription, batch, batchSize, false).map((frame) => encoder.encode(frame.text()))
+        frames = BatchFrames.framesOf(state.joinRef, subscription.requestedAs, batch, batchSize, false).map((frame) =>
+          BatchFrames.encoder.encode(frame.text())
+        )
         byKey.set(key, frames)
       }
       if (!socket.offer(frames)) return false
@@ -245,7 +183,7 @@ export const makeSession = (options: {
         (batch) =>
           Effect.gen(function*() {
             const replayEnd = batch.replayComplete && !subscription.replayEndSent
-            const frames = framesOf(state, subscription, batch, batchSize, replayEnd)
+            const frames = BatchFrames.framesOf(state.joinRef, subscription.requestedAs, batch, batchSize, replayEnd)
             if (batch.replayComplete) subscription.replayEndSent = true
             if (frames.length === 0) {
               subscription.through = batch.through
