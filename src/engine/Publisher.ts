@@ -52,7 +52,11 @@ export const make = Effect.gen(function*() {
       ? Effect.withSpan(
         Effect.flatMap(Tracing.currentTraceparent, (traceContext) => append({ ...prepared, traceContext })),
         "khala.publish",
-        { kind: "producer", attributes: { "khala.topic": prepared.topic, "khala.deleted": prepared.deleted } }
+        {
+          kind: "producer",
+          captureStackTrace: false,
+          attributes: { "khala.topic": prepared.topic, "khala.deleted": prepared.deleted }
+        }
       )
       : append(prepared)
 
@@ -67,7 +71,7 @@ export const make = Effect.gen(function*() {
               (traceContext) => appender.appendAll(prepared, { traceContext })
             ),
             "khala.publish_all",
-            { kind: "producer", attributes: { "khala.updates": prepared.length } }
+            { kind: "producer", captureStackTrace: false, attributes: { "khala.updates": prepared.length } }
           )
           : appender.appendAll(prepared)).pipe(Effect.tap(signal)),
     remove: (update) => Effect.flatMap(prepareRemove(update), appendTraced)
