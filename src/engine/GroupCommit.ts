@@ -68,6 +68,7 @@ const withCommitSpan = <A, E, R>(batch: ReadonlyArray<Pending>, effect: Effect.E
   const spans = batch.flatMap((p) => Option.toArray(Tracing.fromTraceparent(p.update.traceContext)))
   return Effect.withSpan(effect, "khala.group_commit", {
     kind: "internal",
+    captureStackTrace: false,
     ...(spans.length === 0 ? {} : { parent: spans[0] }),
     links: spans.slice(1).map((span): Tracer.SpanLink => ({ _tag: "SpanLink", span, attributes: {} })),
     attributes: { "khala.topic": batch[0]?.update.topic, "khala.batch_size": batch.length }

@@ -49,10 +49,11 @@ export const make = Effect.gen(function*() {
   // context (docs/metrics.md, "Traces").
   const appendTraced = (prepared: PreparedUpdate) =>
     Tracing.isTracing()
-      ? Effect.withSpan(
-        Effect.flatMap(Tracing.currentTraceparent, (traceContext) => append({ ...prepared, traceContext })),
+      ? Tracing.withSpanContext(
         "khala.publish",
-        { kind: "producer", attributes: { "khala.topic": prepared.topic, "khala.deleted": prepared.deleted } }
+        "producer",
+        { "khala.topic": prepared.topic, "khala.deleted": prepared.deleted },
+        (traceContext) => append({ ...prepared, traceContext })
       )
       : append(prepared)
 
@@ -61,13 +62,11 @@ export const make = Effect.gen(function*() {
     publishAll: (updates) =>
       Effect.flatMap(prepareAll(updates), (prepared) =>
         Tracing.isTracing()
-          ? Effect.withSpan(
-            Effect.flatMap(
-              Tracing.currentTraceparent,
-              (traceContext) => appender.appendAll(prepared, { traceContext })
-            ),
+          ? Tracing.withSpanContext(
             "khala.publish_all",
-            { kind: "producer", attributes: { "khala.updates": prepared.length } }
+            "producer",
+            { "khala.updates": prepared.length },
+            (traceContext) => appender.appendAll(prepared, { traceContext })
           )
           : appender.appendAll(prepared)).pipe(Effect.tap(signal)),
     remove: (update) => Effect.flatMap(prepareRemove(update), appendTraced)
