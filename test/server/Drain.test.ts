@@ -127,7 +127,8 @@ describe.skipIf(!postgresAvailable)("drain", () => {
           `drain of ${sockets} sockets over ${windowMs} ms, closes after the drain began (p10, median, p90, last): ` +
             `${[0.1, 0.5, 0.9].map((q) => quantile(times, q)).join(", ")}, ${times.at(-1)} ms on A; ` +
             `${[0.1, 0.5, 0.9].map((q) => quantile(clientTimes, q)).join(", ")}, ${clientTimes.at(-1)} ms ` +
-            `after SIGTERM at the clients; ${head} rows`
+            `after SIGTERM at the clients; A's drain took ${log.find((e) => e.message === "drained")?.elapsedMs} ms; ` +
+            `${head} rows`
         )
         // Bounds loose enough for a loaded machine (the bench scenario measures the spread): every close comes within
         // the window and a few seconds of slack, not at once (a drain without jitter closes all at its start).
