@@ -14,9 +14,16 @@ export type WireLog = Map<string, Array<number>>
 
 export const recordingWebSocket = (log: WireLog): WebSocketConstructor =>
   class RecordingWebSocket extends WebSocket {
+    private closedByClient = false
+    override close(code?: number, reason?: string | Buffer) {
+      this.closedByClient = true
+      super.close(code, reason)
+    }
     constructor(url: string, protocols?: string | Array<string>) {
       super(url, protocols)
       this.on("message", (data: WebSocket.RawData) => {
+        // frames that reach a socket its client has closed (during the close handshake) are not the client's
+        if (this.closedByClient) return
         const frame = JSON.parse(data.toString())
         if (frame[3] !== "sync:update_batch") return
         for (const update of frame[4].updates) {
