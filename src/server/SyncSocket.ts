@@ -74,8 +74,7 @@ export const make = Effect.gen(function*() {
   const admission = Admission.make(settings)
   const compatibility = Compatibility.make(settings)
 
-  // Sockets held and upgrades being authorized: what this server admits is bounded (I9).
-  let sockets = 0
+  // Sockets held (the drain tracks them) and upgrades being authorized: what this server admits is bounded (I9).
   let pending = 0
   const unavailable = (reason: string, retryAfterSeconds: number) =>
     HttpServerResponse.text(`${reason}; retry later\n`, {
@@ -155,7 +154,7 @@ export const make = Effect.gen(function*() {
     }
     // draining: the load balancer sends the client to another node (see Drain)
     if (yield* drain.draining) return yield* refused("draining", unavailable("this server is draining", 1))
-    if (sockets + pending >= settings.maxSockets) {
+    if ((yield* drain.sockets) + pending >= settings.maxSockets) {
       return yield* refused("max_sockets", unavailable("this server holds its most sockets", 5))
     }
     if (pending >= settings.maxPendingUpgrades) {
@@ -170,7 +169,6 @@ export const make = Effect.gen(function*() {
     if (Either.isLeft(upgraded)) return upgraded.left
     const { principal, ticket, ws } = upgraded.right
     if (Option.isNone(ws)) return HttpServerResponse.empty()
-    sockets++
     Metrics.add(Metrics.sockets, 1)
     yield* drain.track(ws.value).pipe(
       Effect.zipRight(SocketConnection.run({
@@ -189,7 +187,6 @@ export const make = Effect.gen(function*() {
       Effect.catchAllCause((cause) => Effect.logWarning("socket ended with a fault", cause)),
       Effect.annotateLogs({ socket: randomUUID(), org: principal.orgId }),
       Effect.ensuring(Effect.sync(() => {
-        sockets--
         ticket.release()
         Metrics.add(Metrics.sockets, -1)
       }))
