@@ -6,19 +6,16 @@
 import { OtlpSerialization, OtlpTracer } from "@effect/opentelemetry"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
-import { TracingConfig } from "../services/Tracing.js"
+import { tracingSettings } from "../services/Tracing.js"
 
 /** The traces URL of an OTLP base endpoint. */
 export const tracesUrl = (endpoint: string) => new URL("v1/traces", endpoint.endsWith("/") ? endpoint : `${endpoint}/`)
 
 export const layerConfig: Layer.Layer<never> = Layer.unwrapEffect(
   Effect.gen(function*() {
-    const config = yield* Effect.orElseSucceed(TracingConfig, () => undefined)
-    if (config === undefined) return Layer.empty
-    const endpoint = Option.orElse(config.khalaEndpoint, () => config.otelEndpoint)
-    const on = Option.getOrElse(config.enabled, () => Option.isSome(endpoint))
-    if (!on || Option.isNone(endpoint)) return Layer.empty
-    const url = tracesUrl(endpoint.value).toString()
+    const settings = yield* tracingSettings
+    if (settings === undefined || !settings.enabled || Option.isNone(settings.endpoint)) return Layer.empty
+    const url = tracesUrl(settings.endpoint.value).toString()
     yield* Effect.logInfo("exporting spans over OTLP").pipe(Effect.annotateLogs("url", url))
     return OtlpTracer.layer({ url, resource: { serviceName: "khala" }, exportInterval: "1 second" }).pipe(
       Layer.provide(OtlpSerialization.layerJson),

@@ -25,19 +25,29 @@ export const TracingConfig = Config.all({
   otelEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT"))
 })
 
-/** Sets whether Khala traces, from `TracingConfig`. */
+/**
+ * `TracingConfig` decided: whether Khala traces (as `KHALA_TRACING` says, else when an OTLP endpoint is set) and
+ * that endpoint, `KHALA_OTLP_ENDPOINT` before `OTEL_EXPORTER_OTLP_ENDPOINT`. Undefined when the settings are unreadable.
+ */
+export const tracingSettings: Effect.Effect<
+  { readonly enabled: boolean; readonly endpoint: Option.Option<string> } | undefined
+> = Effect.orElseSucceed(
+  Effect.map(TracingConfig, (config) => {
+    const endpoint = Option.orElse(config.khalaEndpoint, () => config.otelEndpoint)
+    return { enabled: Option.getOrElse(config.enabled, () => Option.isSome(endpoint)), endpoint }
+  }),
+  () => undefined
+)
+
+/** Sets whether Khala traces, from `tracingSettings`. */
 export const layerConfig: Layer.Layer<never> = Layer.effectDiscard(
-  Effect.flatMap(
-    Effect.orElseSucceed(TracingConfig, () => undefined),
-    (config) =>
-      Effect.gen(function*() {
-        if (config === undefined) return
-        const endpoint = Option.orElse(config.khalaEndpoint, () => config.otelEndpoint)
-        tracing = Option.getOrElse(config.enabled, () => Option.isSome(endpoint))
-        // `khala serve` exports them over OTLP (cli/Otlp.ts); a runtime's own tracer takes them otherwise
-        if (tracing) yield* Effect.logInfo("tracing on: spans go to the fibers' Effect tracer")
-      })
-  )
+  Effect.flatMap(tracingSettings, (settings) =>
+    Effect.gen(function*() {
+      if (settings === undefined) return
+      tracing = settings.enabled
+      // `khala serve` exports them over OTLP (cli/Otlp.ts); a runtime's own tracer takes them otherwise
+      if (tracing) yield* Effect.logInfo("tracing on: spans go to the fibers' Effect tracer")
+    }))
 )
 
 /** Turns tracing on or off for the process (tests, benches). */
