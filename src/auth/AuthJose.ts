@@ -12,7 +12,7 @@ import {
   Redacted,
   Schema
 } from "effect"
-import type { JWTHeaderParameters, JWTPayload, JWTVerifyOptions } from "jose"
+import type { CryptoKey as JoseCryptoKey, JWTHeaderParameters, JWTPayload, JWTVerifyOptions } from "jose"
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from "jose"
 import type { KeyObject } from "node:crypto"
 import { randomBytes, randomUUID } from "node:crypto"
@@ -138,12 +138,24 @@ export const makeVerifier = (keyring: Keyring, options: VerifyOptions = {}): Tok
   const refusal = fromJoseError(accepted)
   const required = options.claimsVersion === undefined ? requiredClaims : [...requiredClaims, "oa_claims_version"]
 
-  const keyFor = (fallback: HmacKey) => (header: JWTHeaderParameters): Uint8Array => {
-    if (header.kid === undefined) return fallback.secret
+  // Given the raw secret, jose imports it for every token; imported once, each key serves every verify after (a
+  // socket's join and every hydration request check a token). The keyring is fixed: the map is bounded by it.
+  const imported = new Map<Uint8Array, Promise<JoseCryptoKey>>()
+  const cryptoKey = (secret: Uint8Array) => {
+    let key = imported.get(secret)
+    if (key === undefined) {
+      key = crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["verify"])
+      imported.set(secret, key)
+    }
+    return key
+  }
+
+  const keyFor = (fallback: HmacKey) => (header: JWTHeaderParameters): Promise<JoseCryptoKey> => {
+    if (header.kid === undefined) return cryptoKey(fallback.secret)
     const secret = byKid.get(header.kid)
     // jose catches what its key callback throws: this becomes the verify failure
     if (secret === undefined) throw new errors.JWKSNoMatchingKey()
-    return secret
+    return cryptoKey(secret)
   }
 
   const attempt = (token: string, key: HmacKey, verifyOptions: JWTVerifyOptions) =>
