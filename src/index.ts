@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 export { Documents } from "./services/Documents.js"
-export type { Document, DocumentPage } from "./services/Documents.js"
+export type { Document, DocumentPage, ListedDocument } from "./services/Documents.js"
 export { Journal, StaleCursor } from "./services/Journal.js"
 export type { JournalPage, JournalRow, PruneResult } from "./services/Journal.js"
 export { Appended, InvalidUpdate, NotNewer, Publisher, PublishUpdate } from "./services/Publisher.js"

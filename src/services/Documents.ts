@@ -28,11 +28,31 @@ export interface Document {
 }
 
 /**
+ * A live document as a listing gives it: its payload as JSON text, to be passed on as it is. A listing serves pages
+ * of up to a thousand documents, and parsing every payload only to serialize it again was most of a page's cost.
+ */
+export interface ListedDocument {
+  readonly docKey: string
+  readonly docVersion: number
+  /**
+   * The document as JSON text (valid JSON, not necessarily canonical); `undefined` when the listing left it out for
+   * being over its per-document limit (`payloadBytes` tells): the caller then fetches it alone.
+   */
+  readonly payloadJson: string | undefined
+  /** `sha256:<hex>` of the canonical JSON of the document. */
+  readonly payloadHash: string
+  /** UTF-8 bytes of the canonical JSON of the document. */
+  readonly payloadBytes: number
+  /** The watermark of the journal row that wrote this version. */
+  readonly watermark: number
+}
+
+/**
  * A page of a topic's live documents of one org (tombstones are left out), in `doc_key` order (by code point), with
  * the snapshot it was read in.
  */
 export interface DocumentPage {
-  readonly documents: ReadonlyArray<Document>
+  readonly documents: ReadonlyArray<ListedDocument>
   /** The topic's head in the page's snapshot: every journal row up to it is reflected in the page, none after it. */
   readonly watermark: number
   /** The topic's epoch in the same snapshot (protocol.md §7). */

@@ -78,10 +78,16 @@ describe.each(providers)("two orgs sharing document keys (property): $name", (pr
                           }
                         }
                       }
+                      // the listing holds exactly the org's live documents, each at its own newest version
                       const listed = (yield* documents.list({ topic, orgId, limit: 10 })).documents
-                      expect(listed.every((d) =>
-                        d.orgId === orgId && !d.deleted
-                      )).toBe(true)
+                      expect(listed.map((d) => [d.docKey, d.docVersion, JSON.parse(d.payloadJson!)])).toEqual(
+                        ["run_1", "run_2", "run_3"].flatMap((docKey) => {
+                          const expected = newest.get(`${orgId}/${docKey}`)
+                          return expected === undefined || expected.removed
+                            ? []
+                            : [[docKey, expected.version, expected.payload]]
+                        })
+                      )
                     }
                     // every appended change is a journal row of its own org, in watermark order
                     const rows = (yield* (yield* Journal).read(topic, 0, 1000)).rows

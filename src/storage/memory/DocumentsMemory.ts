@@ -2,7 +2,7 @@ import { Effect, HashMap, Layer, Option } from "effect"
 import { compareCodePoints } from "../../protocol/CanonicalJson.js"
 import { defaultMaxPayloadBytes } from "../../protocol/UpdateBatch.js"
 import { checkLimit } from "../../services/Arguments.js"
-import type { Document } from "../../services/Documents.js"
+import type { Document, ListedDocument } from "../../services/Documents.js"
 import { Documents } from "../../services/Documents.js"
 import { defaultReadMaxBytes } from "../../services/Journal.js"
 import { documentId, MemoryStore } from "./MemoryStore.js"
@@ -41,13 +41,21 @@ export const make = Effect.gen(function*() {
                 (docKeyPrefix === undefined || d.docKey.startsWith(docKeyPrefix))
               )
               .sort(byKey)
-            const documents: Array<Document> = []
+            const documents: Array<ListedDocument> = []
             let bytes = 0
             for (const d of matching) {
               if (documents.length === limit || bytes >= byteLimit) break
               const oversize = d.payloadBytes > payloadLimit
               bytes += oversize ? 0 : d.payloadBytes
-              documents.push(oversize ? { ...d, payload: undefined } : d)
+              documents.push({
+                docKey: d.docKey,
+                docVersion: d.docVersion,
+                payloadJson: oversize ? undefined : JSON.stringify(d.payload),
+                // a live document always has its hash
+                payloadHash: d.payloadHash!,
+                payloadBytes: d.payloadBytes,
+                watermark: d.watermark
+              })
             }
             return {
               documents,

@@ -7,16 +7,18 @@ import { Documents } from "../../services/Documents.js"
 import { defaultReadMaxBytes } from "../../services/Journal.js"
 import { UnknownTopic } from "../../services/Topic.js"
 import { mapStorageError } from "./PgErrors.js"
-import { DocumentFromSql, Int8, toDocument } from "./PgRows.js"
+import { DocumentFromSql, Int8, listedRows, toDocument } from "./PgRows.js"
 import { decodeRows } from "./SqlDecode.js"
 
 // The topic's position; the document columns are null when nothing matched.
 const HeadRow = Schema.Struct({
   head: Int8,
   epoch: Schema.String,
-  doc_key: Schema.NullOr(Schema.String),
-  fits: Schema.NullOr(Schema.Boolean)
+  doc_key: Schema.NullOr(Schema.String)
 })
+
+// A listing's first row: the topic's position, and how many rows the page read, to tell whether more follow.
+const ListHeadRow = Schema.Struct({ part: Int8, head: Int8, epoch: Schema.String, fetched: Int8 })
 
 /** `prefix` as a LIKE pattern matching the keys that start with it (doc_key is `collate "C"`: an index range). */
 const likePrefix = (prefix: string) => prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + "%"
@@ -25,6 +27,7 @@ export const make = Effect.gen(function*() {
   // a runtime's client may transform result names; Khala reads its own columns as named
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   const decodeHeads = decodeRows(HeadRow)
+  const decodeListHeads = decodeRows(ListHeadRow)
   const decodeDocuments = decodeRows(DocumentFromSql)
 
   const columns = sql`d.topic, d.doc_key, d.doc_version, d.org_id, d.payload_hash, d.payload_bytes, d.deleted,
@@ -33,7 +36,7 @@ export const make = Effect.gen(function*() {
   // Every read names the org: another org's document with the same key is another document, never visible (I7).
   const byKeys = (topic: string, orgId: string, docKeys: ReadonlyArray<string>) =>
     sql`
-      select s.next_watermark as head, s.epoch, null::boolean as fits, ${columns}, d.payload,
+      select s.next_watermark as head, s.epoch, ${columns}, d.payload,
              not d.deleted as with_payload
         from khala.sync_topic_sequences s
         left join khala.sync_documents d
@@ -53,7 +56,10 @@ export const make = Effect.gen(function*() {
     )
 
   // One statement, one snapshot: the head read beside the page is the watermark the page is consistent with,
-  // because a publish writes its document and advances the head in the same commit.
+  // because a publish writes its document and advances the head in the same commit. The head comes as a row of its
+  // own, first, with how many rows the page read (whether more follow); the documents follow, without repeating
+  // it. The page is cut in bytes by a running sum over at most `limit + 1` rows (a document over the per-document
+  // limit counts nothing: it is listed without its payload).
   const list = (options: ListOptions) => {
     const maxBytes = options.maxBytes ?? defaultReadMaxBytes
     const maxPayloadBytes = options.maxPayloadBytes ?? defaultMaxPayloadBytes
@@ -61,46 +67,50 @@ export const make = Effect.gen(function*() {
     return Effect.zipRight(
       checkLimit(limit),
       sql`
-        select s.next_watermark as head, s.epoch, d.fits, ${columns},
-               case when d.fits and d.payload_bytes <= ${maxPayloadBytes} then d.payload end as payload,
-               coalesce(d.fits and d.payload_bytes <= ${maxPayloadBytes}, false) as with_payload
-          from khala.sync_topic_sequences s
-          left join lateral (
-            select r.*, r.running - r.counted < ${maxBytes} as fits
-              from (
-                select d.*,
-                       case when d.payload_bytes > ${maxPayloadBytes} then 0 else d.payload_bytes end as counted,
-                       sum(case when d.payload_bytes > ${maxPayloadBytes} then 0 else d.payload_bytes end)
-                         over (order by d.doc_key) as running
-                  from khala.sync_documents d
-                 where d.topic = s.topic and d.org_id = ${options.orgId} and not d.deleted
-                   and d.doc_key > ${options.afterKey ?? ""}
-                   ${
+        with page as (
+          select l.*, sum(l.counted) over (order by l.doc_key) - l.counted as before
+            from (
+              select d.doc_key, d.doc_version, d.watermark, d.payload_hash, d.payload_bytes, d.payload,
+                     case when d.payload_bytes > ${maxPayloadBytes} then 0 else d.payload_bytes end as counted
+                from khala.sync_documents d
+               where d.topic = ${options.topic} and d.org_id = ${options.orgId} and not d.deleted
+                 and d.doc_key > ${options.afterKey ?? ""}
+                 ${
         options.docKeyPrefix === undefined ? sql`` : sql`and d.doc_key like ${likePrefix(options.docKeyPrefix)}`
       }
-                 order by d.doc_key
-                 limit ${limit + 1}
-              ) r
-          ) d on true
-         where s.topic = ${options.topic}
-         order by d.doc_key
+               order by d.doc_key
+               limit ${limit + 1}
+            ) l
+        )
+        select * from (
+          select 0 as part, s.next_watermark as head, s.epoch, (select count(*) from page) as fetched,
+                 null as doc_key, null::int8 as doc_version, null::int8 as watermark, null as payload_hash,
+                 null::int4 as payload_bytes, null as payload
+            from khala.sync_topic_sequences s
+           where s.topic = ${options.topic}
+          union all
+          select 1, null, null, null, p.doc_key, p.doc_version, p.watermark, encode(p.payload_hash, 'hex'),
+                 p.payload_bytes, case when p.payload_bytes <= ${maxPayloadBytes} then p.payload::text end
+            from page p
+           where p.before < ${maxBytes}
+        ) listing
+        order by part, doc_key
       `
     ).pipe(
       mapStorageError,
       Effect.flatMap((rows) =>
         Effect.gen(function*() {
-          // every row repeats the topic's head: the first one tells it; the documents are decoded once, below
-          const head = (yield* decodeHeads(rows.slice(0, 1)))[0]
-          if (head === undefined) return yield* new UnknownTopic({ topic: options.topic })
-          const fitting = rows.filter((row) => (row as { readonly fits?: unknown }).fits === true)
-          const all = (yield* decodeDocuments(head.doc_key === null ? [] : fitting)).map(toDocument)
-          const documents = all.slice(0, limit)
-          const more = head.doc_key !== null && (all.length > limit || fitting.length < rows.length)
+          const head = (yield* decodeListHeads(rows.slice(0, 1)))[0]
+          // no head row: no such topic (its documents, if any, are not listed)
+          if (head === undefined || head.part !== 0) return yield* new UnknownTopic({ topic: options.topic })
+          const listed = yield* listedRows(rows.slice(1, limit + 1))
           return {
-            documents,
+            documents: listed,
             watermark: head.head,
             epoch: head.epoch,
-            nextKey: more ? Option.some(documents[documents.length - 1]!.docKey) : Option.none()
+            nextKey: listed.length > 0 && head.fetched > listed.length
+              ? Option.some(listed[listed.length - 1]!.docKey)
+              : Option.none()
           }
         })
       )

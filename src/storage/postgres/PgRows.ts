@@ -1,6 +1,8 @@
-import { Schema } from "effect"
-import type { Document } from "../../services/Documents.js"
+import { Effect, Schema } from "effect"
+import type { Document, ListedDocument } from "../../services/Documents.js"
 import type { JournalRow } from "../../services/Journal.js"
+import type { StorageError } from "../../services/StorageError.js"
+import { decodeRows } from "./SqlDecode.js"
 
 /**
  * A bigint column as a safe JS number. Drivers disagree on int8 (`pg` gives strings, some give bigint or number),
@@ -79,3 +81,68 @@ export const toDocument = (row: typeof DocumentFromSql.Type): Document => ({
   watermark: row.watermark,
   updatedAt: row.updated_at
 })
+
+/** A listed document's row: the payload as JSON text (null when left out for its size), the hash as hex. */
+export const ListedFromSql = Schema.Struct({
+  doc_key: Schema.String,
+  doc_version: Int8,
+  watermark: Int8,
+  payload_hash: Schema.String,
+  payload_bytes: Int8,
+  payload: Schema.NullOr(Schema.String)
+})
+
+const toListed = (row: typeof ListedFromSql.Type): ListedDocument => ({
+  docKey: row.doc_key,
+  docVersion: row.doc_version,
+  payloadJson: row.payload ?? undefined,
+  payloadHash: `sha256:${row.payload_hash}`,
+  payloadBytes: row.payload_bytes,
+  watermark: row.watermark
+})
+
+/** An int8 as `pg` gives it (a string of digits) or as an int4 (a number), when it is a safe integer. */
+const plainInt8 = (value: unknown): number | undefined => {
+  const n = typeof value === "number" ? value : typeof value === "string" && /^-?\d+$/.test(value) ? Number(value) : NaN
+  return Number.isSafeInteger(n) ? n : undefined
+}
+
+/** What `ListedFromSql` decodes the row to, for rows of the shapes `pg` gives; `undefined` for any other. */
+const plainListed = (row: Record<string, unknown>): ListedDocument | undefined => {
+  const { doc_key, payload, payload_hash } = row
+  const docVersion = plainInt8(row["doc_version"])
+  const watermark = plainInt8(row["watermark"])
+  const payloadBytes = plainInt8(row["payload_bytes"])
+  if (
+    typeof doc_key !== "string" || typeof payload_hash !== "string" ||
+    (payload !== null && typeof payload !== "string") ||
+    docVersion === undefined || watermark === undefined || payloadBytes === undefined
+  ) return undefined
+  return {
+    docKey: doc_key,
+    docVersion,
+    payloadJson: payload ?? undefined,
+    payloadHash: `sha256:${payload_hash}`,
+    payloadBytes,
+    watermark
+  }
+}
+
+const decodeListed = decodeRows(ListedFromSql)
+
+/**
+ * A listing's rows as documents. Decoding a thousand rows through the schema costs more than reading them from the
+ * database, so rows of the shapes `pg` gives are read by `plainListed`; any other page (another driver's int8 as a
+ * bigint, or a row that is wrong) goes through the schema, which decodes it or says what is wrong.
+ */
+export const listedRows = (
+  rows: ReadonlyArray<Record<string, unknown>>
+): Effect.Effect<ReadonlyArray<ListedDocument>, StorageError> => {
+  const listed: Array<ListedDocument> = []
+  for (const row of rows) {
+    const document = plainListed(row)
+    if (document === undefined) return Effect.map(decodeListed(rows), (decoded) => decoded.map(toListed))
+    listed.push(document)
+  }
+  return Effect.succeed(listed)
+}
