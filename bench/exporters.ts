@@ -41,23 +41,13 @@ export const exportersScenario = (options: ExportersRequest) =>
     const scrapeScenario = `scrape, ${options.topics} topics (${scrape.lines} samples, ${
       Math.round(scrape.bytes / 1024)
     } KiB)`
-    figures.push(
-      figure({
-        scenario: scrapeScenario,
-        figure: "@effect/opentelemetry + exporter-prometheus",
-        unit: "ms/scrape",
-        value: scrape.otel,
-        baseline: "prom-client",
-        baselineValue: scrape.promClient
-      }),
-      figure({
-        scenario: scrapeScenario,
-        figure: "@effect/opentelemetry + exporter-prometheus",
-        unit: "ms/scrape",
-        value: scrape.otel,
-        baseline: "hand-written exposition",
-        baselineValue: scrape.handWritten
-      })
-    )
+    figures.push(figure({
+      scenario: scrapeScenario,
+      figure: "@effect/opentelemetry + exporter-prometheus",
+      unit: "ms/scrape",
+      value: scrape.otel,
+      baseline: "prom-client",
+      baselineValue: scrape.promClient
+    }))
     return figures
   }).pipe(Effect.scoped)

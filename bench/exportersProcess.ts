@@ -7,12 +7,10 @@
  * buckets) holding the same values. A scrape is timed over each; then each kind of update is timed the way Khala
  * records on its hot paths, with the label set found through a per-topic cache on both sides.
  */
-import { Metrics as OtelMetrics, Resource } from "@effect/opentelemetry"
-import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
 import type { MetricLabel } from "effect"
-import { Effect, Layer, Metric, MetricKeyType, MetricState, Option } from "effect"
+import { Effect, Metric, MetricKeyType, MetricState, Option } from "effect"
 import { Counter, Gauge, Histogram, Registry, Summary } from "prom-client"
-import { exposition } from "../src/server/Metrics.js"
+import * as Exporter from "../src/server/Metrics.js"
 import * as Metrics from "../src/services/Metrics.js"
 import { answer } from "./ipc.js"
 
@@ -35,8 +33,8 @@ export interface UpdateCost {
 
 /** Milliseconds per scrape, median, and the size of what it renders. */
 export interface ScrapeCost {
+  /** What `/metrics` does: `@effect/opentelemetry`'s producer into exporter-prometheus. */
   readonly otel: number
-  readonly handWritten: number
   readonly promClient: number
   readonly lines: number
   readonly bytes: number
@@ -194,36 +192,25 @@ const childCache = <C>(make: (topic: string) => C) => {
   }
 }
 
-/** The exporter `/metrics` would use: Effect's registry read through `@effect/opentelemetry`'s producer. */
-const otelScrape = Effect.gen(function*() {
-  const reader = new PrometheusExporter({ preventServerStart: true })
-  yield* Layer.buildWithScope(
-    OtelMetrics.layer(() => reader).pipe(Layer.provide(Resource.layer({ serviceName: "khala" }))),
-    yield* Effect.scope
-  )
-  const serializer = new PrometheusSerializer(undefined, false, undefined, false, true)
-  return async () => serializer.serialize((await reader.collect()).resourceMetrics)
-})
-
 const run = ({ rounds, scrapes, topics: topicCount, updates }: ExportersRequest) =>
   Effect.gen(function*() {
     const topics = Array.from({ length: topicCount }, (_, i) => `bench.topic_${i}`)
     seedKhala(topics)
     const registry = new Registry()
     const prom = mirrorKhala(registry)
-    const scrapeOtel = yield* otelScrape
+    const exporter = yield* Exporter.MetricsExporter
+    const scrapeOtel = () => Effect.runPromise(exporter.scrape)
     const scrape = yield* Effect.promise(async (): Promise<ScrapeCost> => {
       const text = await scrapeOtel()
       return {
         otel: await scrapeTime(scrapes, scrapeOtel),
-        handWritten: await scrapeTime(scrapes, () => exposition(Metric.unsafeSnapshot())),
         promClient: await scrapeTime(scrapes, () => registry.metrics()),
         lines: text.split("\n").filter((line) => line !== "" && !line.startsWith("#")).length,
         bytes: Buffer.byteLength(text)
       }
     })
     return { updates: updateCosts(updates, rounds, topics, registry, prom), scrape }
-  }).pipe(Effect.scoped, Effect.runPromise)
+  }).pipe(Effect.provide(Exporter.layer), Effect.runPromise)
 
 /** Each kind of update, timed on both sides. */
 const updateCosts = (
