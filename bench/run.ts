@@ -16,6 +16,7 @@ import { parseArgs } from "node:util"
 import { abandonScenario } from "./abandon.js"
 import { bundleScenario } from "./bundle.js"
 import { drainScenario } from "./drain.js"
+import { exportersScenario } from "./exporters.js"
 import { fanoutScenario } from "./fanout.js"
 import { hydrationScenario } from "./hydration.js"
 import { instrumentsScenario } from "./instruments.js"
@@ -64,7 +65,11 @@ const { values } = parseArgs({
     "drain-sockets": { type: "string", default: "1000" },
     "drain-window": { type: "string", default: "10" },
     "drain-rate": { type: "string", default: "10" },
-    "revoke-runs": { type: "string", default: "10" }
+    "revoke-runs": { type: "string", default: "10" },
+    "exporters-updates": { type: "string", default: "200000" },
+    "exporters-rounds": { type: "string", default: "5" },
+    "exporters-topics": { type: "string", default: "100" },
+    "exporters-scrapes": { type: "string", default: "20" }
   }
 })
 
@@ -114,6 +119,12 @@ const options = {
     rounds: positive("instruments-rounds", values["instruments-rounds"])
   },
   revoke: { runs: positive("revoke-runs", values["revoke-runs"]) },
+  exporters: {
+    updates: positive("exporters-updates", values["exporters-updates"]),
+    rounds: positive("exporters-rounds", values["exporters-rounds"]),
+    topics: positive("exporters-topics", values["exporters-topics"]),
+    scrapes: positive("exporters-scrapes", values["exporters-scrapes"])
+  },
   stalled: {
     sockets: Number(values["stalled-sockets"]),
     stormSockets: Number(values["storm-sockets"]),
@@ -147,6 +158,7 @@ const scenarios: Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>> =
   instruments: instrumentsScenario(options.instruments),
   drain: drainScenario(options.drain),
   revoke: revokeScenario(options.revoke),
+  exporters: exportersScenario(options.exporters),
   bundle: bundleScenario
 }
 

@@ -42,7 +42,13 @@ export const syncRouter: HttpRouter.HttpRouter<never, SyncSocket.SyncSocket | Se
  */
 export const router: HttpRouter.HttpRouter<
   never,
-  SyncSocket.SyncSocket | ServerConfig.ServerConfig | Services | SqlClient.SqlClient | Drain.Drain | Health.Readiness
+  | SyncSocket.SyncSocket
+  | ServerConfig.ServerConfig
+  | Services
+  | SqlClient.SqlClient
+  | Drain.Drain
+  | Health.Readiness
+  | Metrics.MetricsExporter
 > = Health.routes.pipe(HttpRouter.concat(Metrics.routes), HttpRouter.concat(syncRouter))
 
 /** What the socket endpoint and hydration run on. */
@@ -50,17 +56,17 @@ export type Services = TokenVerifier | Revocations | TopicCatalog | Hub | Sequen
 
 /**
  * The socket endpoint with the given settings (over the defaults), the settings for the other routes, the node's
- * `Drain` (a runtime that mounts `router` on its own server runs `Drain.run` before that server stops) and its
- * readiness log.
+ * `Drain` (a runtime that mounts `router` on its own server runs `Drain.run` before that server stops), its
+ * readiness log and the exporter of `/metrics`.
  */
 export const layerSocket = (
   settings: Partial<ServerConfig.ServerSettings> = {}
 ): Layer.Layer<
-  SyncSocket.SyncSocket | ServerConfig.ServerConfig | Drain.Drain | Health.Readiness,
+  SyncSocket.SyncSocket | ServerConfig.ServerConfig | Drain.Drain | Health.Readiness | Metrics.MetricsExporter,
   ServerConfig.ServerConfigError,
   Services
 > =>
-  Layer.merge(SyncSocket.layer, Health.layerReadiness).pipe(
+  Layer.mergeAll(SyncSocket.layer, Health.layerReadiness, Metrics.layer).pipe(
     Layer.provideMerge(Drain.layer),
     Layer.provideMerge(ServerConfig.layer(settings))
   )

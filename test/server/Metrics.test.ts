@@ -26,6 +26,27 @@ const scrape = (port: number) =>
     return { status: response.status, contentType: response.headers.get("content-type"), text, samples }
   })
 
+/**
+ * A histogram series as Prometheus reads it: its buckets in increasing bounds, each counting at least the observations
+ * of the one before, the last (`+Inf`) all `count` of them, and a positive sum of what they observed.
+ */
+const expectHistogram = (samples: ReadonlyMap<string, number>, name: string, labels: string, count: number) => {
+  const prefix = `${name}_bucket{${labels},le="`
+  const buckets = [...samples].flatMap(([series, value]) =>
+    series.startsWith(prefix)
+      ? [{ le: Number(series.slice(prefix.length, -2).replace("+Inf", "Infinity")), value }]
+      : []
+  )
+  expect(buckets.length).toBeGreaterThan(1)
+  for (let i = 1; i < buckets.length; i++) {
+    expect(buckets[i]!.le).toBeGreaterThan(buckets[i - 1]!.le)
+    expect(buckets[i]!.value).toBeGreaterThanOrEqual(buckets[i - 1]!.value)
+  }
+  expect(buckets.at(-1)).toEqual({ le: Infinity, value: count })
+  expect(samples.get(`${name}_count{${labels}}`)).toBe(count)
+  expect(samples.get(`${name}_sum{${labels}}`)).toBeGreaterThan(0)
+}
+
 describe.skipIf(!postgresAvailable)("metrics", () => {
   it.live(
     "series count sockets, joins, replays, live writes, refusals and retention",
@@ -76,6 +97,9 @@ describe.skipIf(!postgresAvailable)("metrics", () => {
         expect(scraped.status).toBe(200)
         expect(scraped.contentType).toContain("text/plain; version=0.0.4")
         expect(scraped.text).toContain("# TYPE khala_live_lag_seconds histogram")
+        expect(scraped.text).toContain("# TYPE khala_joins_total counter")
+        expect(scraped.text).toContain("# TYPE khala_sockets gauge")
+        expect(scraped.text).toContain("# HELP khala_sockets Open WebSocket connections")
 
         expect(samples.get("khala_sockets")).toBe(3)
         expect(samples.get("khala_joins_total")).toBe(3)
@@ -89,6 +113,8 @@ describe.skipIf(!postgresAvailable)("metrics", () => {
         // rows 4 and 5, live, to both sockets: one write each
         expect(samples.get(`khala_live_lag_seconds_count{${t}}`)).toBe(4)
         expect(samples.get(`khala_live_lag_seconds_bucket{${t},le="+Inf"}`)).toBe(4)
+        expectHistogram(samples, "khala_live_lag_seconds", t, 4)
+        expectHistogram(samples, "khala_replay_duration_seconds", t, 2)
         expect(samples.get(`khala_upgrade_refusals_total{reason="missing_token"}`)).toBe(1)
         expect(samples.get(`khala_upgrade_refusals_total{reason="malformed"}`)).toBe(1)
         expect(samples.get(`khala_refusals_total{reason="forbidden_topic"}`)).toBe(1)
@@ -103,6 +129,8 @@ describe.skipIf(!postgresAvailable)("metrics", () => {
         expect(age).toBeGreaterThanOrEqual(0)
         expect(age).toBeLessThan(60)
         expect(samples.get("khala_slow_consumer_closes_total")).toBeUndefined()
+        // no label beyond those recorded
+        expect(scraped.text).not.toContain("otel_scope_name")
         // no series names a document, an org or a user
         expect(scraped.text).not.toMatch(/d[1-5]"|org_a|user-1/)
 
