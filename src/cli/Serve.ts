@@ -9,6 +9,7 @@ import { WakeupsConfig } from "../engine/Wakeups.js"
 import { DatabaseConfig } from "../layers/Database.js"
 import * as KhalaServer from "../server/KhalaServer.js"
 import { SettingsConfig } from "../server/ServerConfig.js"
+import { TracingConfig } from "../services/Tracing.js"
 import { HeadSignalsConfig } from "../storage/postgres/HeadSignalsPg.js"
 import * as Otlp from "./Otlp.js"
 import * as Outbox from "./Outbox.js"
@@ -30,7 +31,8 @@ const checkSettings = Effect.zipRight(
     WakeupsConfig,
     GroupCommitConfig,
     HeadSignalsConfig,
-    OutboxConfig
+    OutboxConfig,
+    TracingConfig
   ]),
   extraTopics
 )

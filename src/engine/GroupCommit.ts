@@ -60,16 +60,29 @@ const isBusy = (error: PublishError): error is StorageError => error._tag === "S
 
 const conflictRetries = 5
 
+/** Most publishes of a batch its span links to besides its parent: a batch holds up to thousands. */
+const maxLinks = 32
+
 /**
- * The span of one shared transaction: a child of its first publish's span, linked to the others' (docs/metrics.md,
- * "Traces"); its trace context is the one the batch's journal rows carry.
+ * The span of one shared transaction: a child of its first traced publish's span, linked to the next few
+ * (docs/metrics.md, "Traces"); its trace context is the one the batch's journal rows carry. A batch of untraced
+ * publishes only (sampled out) makes no span.
  */
-const withCommitSpan = <A, E, R>(batch: ReadonlyArray<Pending>, effect: Effect.Effect<A, E, R>) => {
-  const spans = batch.flatMap((p) => Option.toArray(Tracing.fromTraceparent(p.update.traceContext)))
-  return Effect.withSpan(effect, "khala.group_commit", {
+const withCommitSpan = <A, E, R>(
+  batch: ReadonlyArray<Pending>,
+  use: (traceContext: string | undefined) => Effect.Effect<A, E, R>
+) => {
+  const spans: Array<Tracer.ExternalSpan> = []
+  for (const pending of batch) {
+    if (spans.length > maxLinks) break
+    const span = Tracing.fromTraceparent(pending.update.traceContext)
+    if (Option.isSome(span)) spans.push(span.value)
+  }
+  if (spans.length === 0) return use(undefined)
+  return Effect.withSpan(Effect.flatMap(Tracing.currentTraceparent, use), "khala.group_commit", {
     kind: "internal",
     captureStackTrace: false,
-    ...(spans.length === 0 ? {} : { parent: spans[0] }),
+    parent: spans[0]!,
     links: spans.slice(1).map((span): Tracer.SpanLink => ({ _tag: "SpanLink", span, attributes: {} })),
     attributes: { "khala.topic": batch[0]?.update.topic, "khala.batch_size": batch.length }
   })
@@ -115,11 +128,8 @@ export const make = (options: {
         return attempt(0)
       })
 
-    const settle = (batch: ReadonlyArray<Pending>) =>
-      Effect.flatMap(
-        Tracing.isTracing() ? Tracing.currentTraceparent : Effect.succeed(undefined),
-        (traceContext) => write(batch.map((p) => p.update), traceContext)
-      ).pipe(
+    const settleWith = (batch: ReadonlyArray<Pending>, traceContext: string | undefined) =>
+      write(batch.map((p) => p.update), traceContext).pipe(
         Effect.tap(() => Effect.sync(() => Metrics.record(Metrics.groupCommitBatchSize, batch.length))),
         Effect.tap(options.committed),
         Effect.flatMap((outcomes) => Effect.sync(() => batch.forEach((p, i) => p.done(Exit.succeed(outcomes[i]!))))),
@@ -136,9 +146,13 @@ export const make = (options: {
             : Effect.sync(() => batch.forEach((p) => p.done(Exit.fail(error))))
         ),
         // a defect must not leave callers waiting for ever
-        Effect.catchAllCause((cause) => Effect.sync(() => batch.forEach((p) => p.done(Exit.failCause(cause))))),
-        (settling) => Tracing.isTracing() ? Effect.suspend(() => withCommitSpan(batch, settling)) : settling
+        Effect.catchAllCause((cause) => Effect.sync(() => batch.forEach((p) => p.done(Exit.failCause(cause)))))
       )
+
+    const settle = (batch: ReadonlyArray<Pending>) =>
+      Tracing.isTracing()
+        ? Effect.suspend(() => withCommitSpan(batch, (traceContext) => settleWith(batch, traceContext)))
+        : settleWith(batch, undefined)
 
     /** Takes the lane's next batch: up to `maxBatch` publishes and `maxBatchBytes` of payload, at least one. */
     const nextBatch = (lane: Lane) => {

@@ -53,7 +53,7 @@ export const make = Effect.gen(function*() {
         "khala.publish",
         "producer",
         { "khala.topic": prepared.topic, "khala.deleted": prepared.deleted },
-        (traceContext) => append({ ...prepared, traceContext })
+        (traceContext) => append(traceContext === undefined ? prepared : { ...prepared, traceContext })
       )
       : append(prepared)
 

@@ -11,6 +11,8 @@ import type { Tracer } from "effect"
 import { Config, Context, Effect, Layer, Option, Tracer as EffectTracer } from "effect"
 
 let tracing = false
+// the share of publishes without a caller's span that are traced
+let sampleRatio = 1
 
 /** Whether Khala makes spans and writes trace contexts to the journal. */
 export const isTracing = () => tracing
@@ -21,6 +23,11 @@ export const TracingConfig = Config.all({
       Config.withDescription("Spans for publishes, tail reads and socket writes, and trace contexts on journal rows")
     )
   ),
+  sampleRatio: Config.number("KHALA_TRACE_SAMPLE_RATIO").pipe(
+    Config.validate({ message: "a share from 0 to 1", validation: (r) => r >= 0 && r <= 1 }),
+    Config.withDefault(1),
+    Config.withDescription("The share of publishes without a caller's span that are traced (a caller's span decides)")
+  ),
   khalaEndpoint: Config.option(Config.string("KHALA_OTLP_ENDPOINT")),
   otelEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT"))
 })
@@ -30,11 +37,16 @@ export const TracingConfig = Config.all({
  * that endpoint, `KHALA_OTLP_ENDPOINT` before `OTEL_EXPORTER_OTLP_ENDPOINT`. Undefined when the settings are unreadable.
  */
 export const tracingSettings: Effect.Effect<
-  { readonly enabled: boolean; readonly endpoint: Option.Option<string> } | undefined
+  | { readonly enabled: boolean; readonly sampleRatio: number; readonly endpoint: Option.Option<string> }
+  | undefined
 > = Effect.orElseSucceed(
   Effect.map(TracingConfig, (config) => {
     const endpoint = Option.orElse(config.khalaEndpoint, () => config.otelEndpoint)
-    return { enabled: Option.getOrElse(config.enabled, () => Option.isSome(endpoint)), endpoint }
+    return {
+      enabled: Option.getOrElse(config.enabled, () => Option.isSome(endpoint)),
+      sampleRatio: config.sampleRatio,
+      endpoint
+    }
   }),
   () => undefined
 )
@@ -45,13 +57,18 @@ export const layerConfig: Layer.Layer<never> = Layer.effectDiscard(
     Effect.gen(function*() {
       if (settings === undefined) return
       tracing = settings.enabled
+      sampleRatio = settings.sampleRatio
       // `khala serve` exports them over OTLP (cli/Otlp.ts); a runtime's own tracer takes them otherwise
       if (tracing) yield* Effect.logInfo("tracing on: spans go to the fibers' Effect tracer")
     }))
 )
 
-/** Turns tracing on or off for the process (tests, benches). */
-export const setTracing = (on: boolean) => Effect.sync(() => (tracing = on))
+/** Turns tracing on or off for the process (tests, benches), tracing `ratio` of the publishes without a parent. */
+export const setTracing = (on: boolean, ratio = 1) =>
+  Effect.sync(() => {
+    tracing = on
+    sampleRatio = ratio
+  })
 
 /** A span's W3C `traceparent`. */
 export const traceparent = (span: Tracer.AnySpan): string =>
@@ -116,16 +133,25 @@ export const startRowSpan = (
  * Runs `use` under a span that is a child of the current span, handing it the span's `traceparent`. Lighter than
  * `Effect.withSpan` on a path taken once per publish: the span is not put in the fiber's context, so spans made
  * inside `use` (the SQL client's) are its siblings.
+ *
+ * Sampled as OpenTelemetry's parent-based sampler does: under a caller's span, traced when that span is sampled;
+ * without one, traced for `KHALA_TRACE_SAMPLE_RATIO` of the calls. Untraced, `use` gets no trace context: the rows
+ * it writes carry none, and their reads and socket writes make no spans either.
  */
 export const withSpanContext = <A, E, R>(
   name: string,
   kind: Tracer.SpanKind,
   attributes: Record<string, unknown>,
-  use: (traceContext: string) => Effect.Effect<A, E, R>
+  use: (traceContext: string | undefined) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Effect.serviceOption(EffectTracer.ParentSpan), (parent) =>
-    Effect.tracerWith((tracer) => {
+  Effect.flatMap(Effect.serviceOption(EffectTracer.ParentSpan), (parent) => {
+    const sampled = Option.isSome(parent)
+      ? parent.value.sampled
+      : sampleRatio >= 1 || (sampleRatio > 0 && Math.random() < sampleRatio)
+    if (!sampled) return use(undefined)
+    return Effect.tracerWith((tracer) => {
       const span = tracer.span(name, parent, Context.empty(), [], nowNanos(), kind)
       for (const key in attributes) span.attribute(key, attributes[key])
       return Effect.onExit(use(traceparent(span)), (exit) => Effect.sync(() => span.end(nowNanos(), exit)))
-    }))
+    })
+  })

@@ -29,6 +29,22 @@ describe("khala serve configuration", () => {
       expect(result.stderr).not.toContain("cannot connect")
     }), { timeout: 30_000 })
 
+  it.live("a trace sample ratio outside 0..1 is one line naming it", () =>
+    Effect.gen(function*() {
+      const result = yield* runCli(["serve"], {
+        DATABASE_URL: "postgres://postgres@127.0.0.1:1/khala",
+        KHALA_AUTH_HS256_KEYS: keyring,
+        KHALA_PORT: String(yield* freePort),
+        KHALA_TRACING: "true",
+        KHALA_TRACE_SAMPLE_RATIO: "1.5"
+      })
+      expect(result.code).toBe(1)
+      const lines = result.stderr.trim().split("\n")
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toContain("KHALA_TRACE_SAMPLE_RATIO")
+      expect(result.stderr).not.toContain("cannot connect")
+    }), { timeout: 30_000 })
+
   it.scoped("a bad port is reported before the embedded database's directory is created", () =>
     Effect.gen(function*() {
       const dataDir = join(yield* tempDir, "data")

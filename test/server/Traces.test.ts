@@ -173,4 +173,59 @@ describe.skipIf(!postgresAvailable)("traces", () => {
       expect(Metrics.notifyReceived.unsafeValue([]).count).toBeGreaterThanOrEqual(1)
     })).pipe(Effect.withTracer(tracer))
   }, 30_000)
+
+  it.live("a caller's span decides whether a publish is traced; the sample ratio decides for the others", () => {
+    const { ended, tracer } = memoryTracer()
+    return Effect.scoped(Effect.gen(function*() {
+      yield* Effect.addFinalizer(() => Tracing.setTracing(false))
+      const db = yield* testDatabase
+      const a = yield* node(db.url)
+      const traceContexts = Effect.promise(async () => {
+        const c = new pg.Client({ connectionString: db.url })
+        await c.connect()
+        try {
+          const result = await c.query<{ doc_key: string; trace_context: string | null }>(
+            "select doc_key, trace_context from khala.sync_stream_events where topic = $1 order by watermark",
+            [runs]
+          )
+          return Object.fromEntries(result.rows.map((r) => [r.doc_key, r.trace_context]))
+        } finally {
+          await c.end()
+        }
+      })
+      const publish = (docKey: string) =>
+        Effect.flatMap(
+          Publisher,
+          (publisher) => publisher.publish({ topic: runs, docKey, docVersion: 1, orgId: "org_a", payload: { docKey } })
+        ).pipe(Effect.provide(a.context))
+      const unsampledCaller = Tracer.externalSpan({
+        traceId: "0af7651916cd43dd8448eb211c80319c",
+        spanId: "b7ad6b7169203331",
+        sampled: false
+      })
+
+      // nothing traces a publish without a caller's span at ratio 0
+      yield* Tracing.setTracing(true, 0)
+      yield* publish("root_unsampled")
+      // a sampled caller's span is followed whatever the ratio
+      yield* publish("caller_sampled").pipe(Effect.withSpan("runtime.request"))
+      // an unsampled one is followed too, at ratio 1
+      yield* Tracing.setTracing(true, 1)
+      yield* publish("caller_unsampled").pipe(Effect.withParentSpan(unsampledCaller))
+      yield* publish("root_sampled")
+
+      const contexts = yield* traceContexts
+      expect(contexts["root_unsampled"]).toBeNull()
+      expect(contexts["caller_unsampled"]).toBeNull()
+      expect(contexts["caller_sampled"]).not.toBeNull()
+      expect(contexts["root_sampled"]).not.toBeNull()
+      const publishes = ended.filter((s) => s.name === "khala.publish")
+      expect(publishes).toHaveLength(2)
+      expect(publishes.some((s) => s.traceId === unsampledCaller.traceId)).toBe(false)
+      const request = ended.find((s) => s.name === "runtime.request")!
+      expect(publishes.filter((s) => s.traceId === request.traceId)).toHaveLength(1)
+      // a shared commit of untraced publishes only makes no span
+      expect(ended.filter((s) => s.name === "khala.group_commit")).toHaveLength(2)
+    })).pipe(Effect.withTracer(tracer))
+  }, 30_000)
 })
