@@ -8,7 +8,7 @@
  * `SqlClient`. Only `layerConfig` reads the environment.
  */
 import type { HttpServerError } from "@effect/platform"
-import { HttpRouter, HttpServer } from "@effect/platform"
+import { HttpMiddleware, HttpRouter, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import type { SqlClient } from "@effect/sql"
 import type { ConfigError } from "effect"
@@ -20,6 +20,7 @@ import type { Hub } from "../services/Hub.js"
 import type { Revocations } from "../services/Revocations.js"
 import type { Sequencer } from "../services/Sequencer.js"
 import type { TokenVerifier } from "../services/TokenVerifier.js"
+import * as Tracing from "../services/Tracing.js"
 import * as Drain from "./Drain.js"
 import * as Health from "./Health.js"
 import * as Hydration from "./Hydration.js"
@@ -115,7 +116,14 @@ export const layer = (
   Services | SqlClient.SqlClient
 > =>
   Layer.scopedDiscard(Effect.gen(function*() {
-    yield* Layer.buildWithScope(HttpServer.serve(router).pipe(HttpServer.withLogAddress), yield* Effect.scope)
+    yield* Layer.buildWithScope(
+      HttpServer.serve(router).pipe(
+        HttpServer.withLogAddress,
+        // the platform makes a span of every request, with an attribute per header; untraced, they go nowhere
+        HttpMiddleware.withTracerDisabledWhen(() => !Tracing.isTracing())
+      ),
+      yield* Effect.scope
+    )
     const drain = yield* Drain.Drain
     yield* Effect.addFinalizer(() => drain.run)
   })).pipe(
