@@ -75,12 +75,14 @@ const pair = (scenario: string, what: string, unit: string, totals: Record<Varia
 export const instrumentsScenario = (options: InstrumentsOptions) =>
   Effect.gen(function*() {
     const { url } = yield* benchDatabase
-    const fleet = yield* clientFleet(processesFor(Math.max(...options.subscribers)))
+    const fleet = options.subscribers.length === 0
+      ? undefined
+      : yield* clientFleet(processesFor(Math.max(...options.subscribers)))
     let figures: Array<Figure> = []
     let head = 0
     for (const subscribers of options.subscribers) {
       const totals = yield* compare(options.rounds, (settings) =>
-        Effect.map(khalaRun(fleet, url, { subscribers, seconds: options.seconds, head }, settings), (run) => {
+        Effect.map(khalaRun(fleet!, url, { subscribers, seconds: options.seconds, head }, settings), (run) => {
           head = run.head
           return run.rate
         }))

@@ -78,7 +78,9 @@ const positive = (name: string, text: string) => {
   if (!(n > 0)) throw new Error(`--${name} must be a positive number, got ${JSON.stringify(text)}`)
   return n
 }
-const list = (name: string, text: string) => text.split(",").map((item) => positive(name, item.trim()))
+// an empty list is allowed: `--instruments-subscribers ""` measures publishing alone
+const list = (name: string, text: string) =>
+  text.trim() === "" ? [] : text.split(",").map((item) => positive(name, item.trim()))
 
 const options = {
   publish: { seconds: positive("seconds", values.seconds), writers: positive("writers", values.writers) },

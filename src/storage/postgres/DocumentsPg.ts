@@ -64,11 +64,12 @@ export const make = Effect.gen(function*() {
       checkLimit(limit),
       sql`
         select s.next_watermark as head, s.epoch, p.fits, p.doc_key, p.doc_version, p.watermark, p.payload_hash,
-               p.payload_bytes, case when p.fits and p.payload_bytes <= ${maxPayloadBytes} then p.payload end as payload
+               p.payload_bytes,
+               case when p.fits and p.payload_bytes <= ${maxPayloadBytes} then p.payload::text end as payload
           from khala.sync_topic_sequences s
           left join lateral (
             select l.doc_key, l.doc_version, l.watermark, encode(l.payload_hash, 'hex') as payload_hash,
-                   l.payload_bytes, l.payload::text as payload,
+                   l.payload_bytes, l.payload,
                    sum(l.counted) over (order by l.doc_key) - l.counted < ${maxBytes} as fits
               from (
                 select d.doc_key, d.doc_version, d.watermark, d.payload_hash, d.payload_bytes, d.payload,
