@@ -92,7 +92,7 @@ export const ListedFromSql = Schema.Struct({
   payload: Schema.NullOr(Schema.String)
 })
 
-const toListed = (row: typeof ListedFromSql.Type): ListedDocument => ({
+export const toListed = (row: typeof ListedFromSql.Type): ListedDocument => ({
   docKey: row.doc_key,
   docVersion: row.doc_version,
   payloadJson: row.payload ?? undefined,
