@@ -89,9 +89,24 @@ export const nodeServerOptions = (listen: Omit<Listen, "port" | "host"> = {}) =>
   }
 }
 
-/** A Node HTTP server listening on `host:port` with `nodeServerOptions`, for `HttpServer.serve`. */
+/**
+ * A Node HTTP server listening on `host:port` with `nodeServerOptions`, for `HttpServer.serve`.
+ *
+ * It listens as soon as it is built, and `HttpServer.serve` installs the app's handler only once the layers between
+ * them are built (the socket endpoint, a runtime's own migrations); a request in between would get no answer at all,
+ * and a load balancer's probe would hang instead of failing. Until the app serves, and again once it has stopped,
+ * every request is answered 503.
+ */
 export const nodeServer = (listen: Listen) =>
-  NodeHttpServer.layer(() => createServer(nodeServerOptions(listen)), {
+  NodeHttpServer.layer(() => {
+    const server = createServer(nodeServerOptions(listen), (_request, response) => {
+      // the app's handler, once installed, answers instead
+      if (server.listenerCount("request") > 1) return
+      response.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": "1" })
+      response.end("not serving yet (or any more); retry later\n")
+    })
+    return server
+  }, {
     host: listen.host ?? "127.0.0.1",
     port: listen.port
   })
