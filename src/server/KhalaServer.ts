@@ -24,7 +24,9 @@ import * as Drain from "./Drain.js"
 import * as Health from "./Health.js"
 import * as Hydration from "./Hydration.js"
 import * as Metrics from "./Metrics.js"
+import * as NodeStatus from "./NodeStatus.js"
 import * as ServerConfig from "./ServerConfig.js"
+import * as Subscribers from "./Subscribers.js"
 import * as SyncSocket from "./SyncSocket.js"
 
 /** The Phoenix socket at `/socket/websocket` (clients connect to `ws://HOST/socket`). */
@@ -37,31 +39,41 @@ export const syncRouter: HttpRouter.HttpRouter<never, SyncSocket.SyncSocket | Se
   socketRouter.pipe(HttpRouter.concat(Hydration.router))
 
 /**
- * `syncRouter`, with `GET /healthz`, `GET /readyz` (ready when the node takes sockets and its database answers) and
- * `GET /metrics` (Prometheus text, docs/metrics.md).
+ * `syncRouter`, with `GET /healthz`, `GET /readyz` (ready when the node takes sockets and its database answers),
+ * `GET /statusz` (the node's sockets and subscribers, JSON) and `GET /metrics` (Prometheus text, docs/metrics.md).
  */
 export const router: HttpRouter.HttpRouter<
   never,
-  SyncSocket.SyncSocket | ServerConfig.ServerConfig | Services | SqlClient.SqlClient | Drain.Drain | Health.Readiness
-> = Health.routes.pipe(HttpRouter.concat(Metrics.routes), HttpRouter.concat(syncRouter))
+  | SyncSocket.SyncSocket
+  | ServerConfig.ServerConfig
+  | Services
+  | SqlClient.SqlClient
+  | Drain.Drain
+  | Health.Readiness
+  | Subscribers.Subscribers
+> = Health.routes.pipe(
+  HttpRouter.concat(NodeStatus.routes),
+  HttpRouter.concat(Metrics.routes),
+  HttpRouter.concat(syncRouter)
+)
 
 /** What the socket endpoint and hydration run on. */
 export type Services = TokenVerifier | Revocations | TopicCatalog | Hub | Sequencer | Documents
 
 /**
  * The socket endpoint with the given settings (over the defaults), the settings for the other routes, the node's
- * `Drain` (a runtime that mounts `router` on its own server runs `Drain.run` before that server stops) and its
- * readiness log.
+ * `Drain` (a runtime that mounts `router` on its own server runs `Drain.run` before that server stops), its readiness
+ * and the count of its subscribers.
  */
 export const layerSocket = (
   settings: Partial<ServerConfig.ServerSettings> = {}
 ): Layer.Layer<
-  SyncSocket.SyncSocket | ServerConfig.ServerConfig | Drain.Drain | Health.Readiness,
+  SyncSocket.SyncSocket | ServerConfig.ServerConfig | Drain.Drain | Health.Readiness | Subscribers.Subscribers,
   ServerConfig.ServerConfigError,
   Services
 > =>
   Layer.merge(SyncSocket.layer, Health.layerReadiness).pipe(
-    Layer.provideMerge(Drain.layer),
+    Layer.provideMerge(Layer.merge(Drain.layer, Subscribers.layer)),
     Layer.provideMerge(ServerConfig.layer(settings))
   )
 
