@@ -6,6 +6,16 @@ import { nonNegative } from "./Arguments.js"
 import { withProgress } from "./Progress.js"
 import { layerKhala, topicName } from "./Runtime.js"
 
+const count = (n: number) => n.toLocaleString("en-US")
+
+/** A retention run's progress line: rows and batches deleted so far, topics done, and the topic being pruned. */
+export const describeRetention = (progress: Retention.RetentionProgress): string =>
+  [
+    `${count(progress.rowsRemoved)} rows removed in ${count(progress.batches)} batches`,
+    ...(progress.topics > 1 ? [`${progress.topicsDone} of ${progress.topics} topics done`] : []),
+    ...Option.match(progress.pruning, { onNone: () => [], onSome: (topic) => [`pruning ${topic}`] })
+  ].join(", ")
+
 const prune = Command.make(
   "prune",
   {
@@ -17,9 +27,18 @@ const prune = Command.make(
   (args) =>
     Effect.gen(function*() {
       const topic = topicName(args.topic)
+      const journal = yield* Journal
       const result = yield* withProgress(
-        `pruning ${topic}`,
-        (yield* Journal).prune(topic, args.beforeWatermark)
+        { label: `pruning ${topic}`, initial: { ...Retention.noProgress, topics: 1 }, describe: describeRetention },
+        (report) => {
+          let progress: Retention.RetentionProgress = { ...Retention.noProgress, topics: 1 }
+          return journal.prune(topic, args.beforeWatermark, {
+            onBatch: (deleted) => {
+              progress = { ...progress, rowsRemoved: progress.rowsRemoved + deleted, batches: progress.batches + 1 }
+              return report(progress)
+            }
+          })
+        }
       )
       yield* Console.log(
         `pruned ${result.deleted} rows of ${result.topic}; retention floor is now ${result.retentionFloor}`
@@ -34,7 +53,10 @@ const prune = Command.make(
 
 const run = Command.make("run", {}, () =>
   Effect.gen(function*() {
-    const results = yield* withProgress("running retention", Retention.runOnce)
+    const results = yield* withProgress(
+      { label: "running retention", initial: Retention.noProgress, describe: describeRetention },
+      (report) => Retention.run({ onProgress: report })
+    )
     if (Option.isNone(results)) return yield* Console.log("another node is running retention now; nothing was done")
     if (results.value.length === 0) return yield* Console.log("nothing is past its retention")
     for (const result of results.value) {

@@ -54,8 +54,8 @@ export const command = Command.make(
 ).pipe(
   Command.withDescription(
     "Migrate, then serve Khala on KHALA_HOST:KHALA_PORT: the Phoenix socket at /socket/websocket, hydration at " +
-      "/sync/v1/topics/{topic}/documents, GET /healthz and GET /readyz (ready when the node takes sockets and the " +
-      "database answers); and run retention on a schedule (KHALA_RETENTION_INTERVAL). On SIGTERM it drains: new " +
+      "/sync/v1/topics/{topic}/documents, GET /healthz, GET /readyz (ready when the node takes sockets and the " +
+      "database answers), GET /statusz (its sockets and subscribers, JSON) and GET /metrics; and run retention on a schedule (KHALA_RETENTION_INTERVAL). On SIGTERM it drains: new " +
       "sockets are refused and the sockets held are closed with 1001 over KHALA_DRAIN_WINDOW, then it exits. With KHALA_OUTBOX_WEBHOOK_URL, " +
       "it mirrors the journal to a webhook; with KHALA_OTLP_ENDPOINT, it exports spans over OTLP."
   )

@@ -24,35 +24,80 @@ export const RetentionConfig = Config.all({
 /** What one retention run did: one result per topic it pruned; none when another node was running it. */
 export type RetentionRun = Option.Option<ReadonlyArray<PruneResult>>
 
+/** How far a retention run has got, as it reports it. */
+export interface RetentionProgress {
+  /** The registered topics of the catalog the run goes through, and how many of them it has finished. */
+  readonly topics: number
+  readonly topicsDone: number
+  /** The topic being pruned now. */
+  readonly pruning: Option.Option<string>
+  /** Journal rows deleted so far, over every topic, and the delete statements (batches) that deleted them. */
+  readonly rowsRemoved: number
+  readonly batches: number
+}
+
+/** A run's progress before it has looked at any topic. */
+export const noProgress: RetentionProgress = {
+  topics: 0,
+  topicsDone: 0,
+  pruning: Option.none(),
+  rowsRemoved: 0,
+  batches: 0
+}
+
+export interface RunOptions {
+  /** Runs at each step of the run: a topic begun or finished, a batch of rows deleted. */
+  readonly onProgress?: ((progress: RetentionProgress) => Effect.Effect<void>) | undefined
+}
+
 /**
  * One retention run: for every topic of this node's catalog that is registered, the journal rows older than the
  * topic's retention are pruned (in bounded batches, raising its persisted floor first, I8), and the tombstones they
  * passed go with them. Topics outside the catalog are left alone: another runtime may own them with retention of
  * its own. At most one node runs at a time.
  */
-export const runOnce: Effect.Effect<RetentionRun, StorageError, TopicCatalog | Sequencer | Journal | RetentionStore> =
+export const run = (
+  options: RunOptions = {}
+): Effect.Effect<RetentionRun, StorageError, TopicCatalog | Sequencer | Journal | RetentionStore> =>
   Effect.gen(function*() {
     const catalog = yield* TopicCatalog
     const sequencer = yield* Sequencer
     const journal = yield* Journal
     const store = yield* RetentionStore
+    const report = options.onProgress ?? (() => Effect.void)
     return yield* store.exclusive(Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const registered = new Set((yield* sequencer.topics).map((t) => t.topic))
+      const topics = catalog.topics.filter((topic) => registered.has(topic.wireName))
+      let progress: RetentionProgress = { ...noProgress, topics: topics.length }
+      const advance = (next: Partial<RetentionProgress>) => {
+        progress = { ...progress, ...next }
+        return report(progress)
+      }
+      yield* report(progress)
       const results: Array<PruneResult> = []
-      for (const topic of catalog.topics) {
-        if (!registered.has(topic.wireName)) continue
+      for (const topic of topics) {
         const through = yield* store.watermarkBefore(topic.wireName, new Date(now - topic.retentionMs))
-        if (Option.isNone(through)) continue
-        const result = yield* journal.prune(topic.wireName, through.value).pipe(
-          // unregistered since the listing: nothing to prune
-          Effect.catchTag("UnknownTopic", () => Effect.succeed(undefined))
-        )
-        if (result !== undefined && result.deleted > 0) results.push(result)
+        if (Option.isSome(through)) {
+          yield* advance({ pruning: Option.some(topic.wireName) })
+          const result = yield* journal.prune(topic.wireName, through.value, {
+            onBatch: (deleted) =>
+              advance({ rowsRemoved: progress.rowsRemoved + deleted, batches: progress.batches + 1 })
+          }).pipe(
+            // unregistered since the listing: nothing to prune
+            Effect.catchTag("UnknownTopic", () => Effect.succeed(undefined))
+          )
+          if (result !== undefined && result.deleted > 0) results.push(result)
+        }
+        yield* advance({ topicsDone: progress.topicsDone + 1, pruning: Option.none() })
       }
       return results
     }))
   })
+
+/** One retention run, unobserved (see `run`). */
+export const runOnce: Effect.Effect<RetentionRun, StorageError, TopicCatalog | Sequencer | Journal | RetentionStore> =
+  run()
 
 /**
  * Sets the retention gauges of the catalog's registered topics: the floor, and the age of the oldest row still in the

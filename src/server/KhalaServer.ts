@@ -25,7 +25,9 @@ import * as Drain from "./Drain.js"
 import * as Health from "./Health.js"
 import * as Hydration from "./Hydration.js"
 import * as Metrics from "./Metrics.js"
+import * as NodeStatus from "./NodeStatus.js"
 import * as ServerConfig from "./ServerConfig.js"
+import * as Subscribers from "./Subscribers.js"
 import * as SyncSocket from "./SyncSocket.js"
 
 /** The Phoenix socket at `/socket/websocket` (clients connect to `ws://HOST/socket`). */
@@ -38,8 +40,8 @@ export const syncRouter: HttpRouter.HttpRouter<never, SyncSocket.SyncSocket | Se
   socketRouter.pipe(HttpRouter.concat(Hydration.router))
 
 /**
- * `syncRouter`, with `GET /healthz`, `GET /readyz` (ready when the node takes sockets and its database answers) and
- * `GET /metrics` (Prometheus text, docs/metrics.md).
+ * `syncRouter`, with `GET /healthz`, `GET /readyz` (ready when the node takes sockets and its database answers),
+ * `GET /statusz` (the node's sockets and subscribers, JSON) and `GET /metrics` (Prometheus text, docs/metrics.md).
  */
 export const router: HttpRouter.HttpRouter<
   never,
@@ -50,7 +52,12 @@ export const router: HttpRouter.HttpRouter<
   | Drain.Drain
   | Health.Readiness
   | Metrics.MetricsExporter
-> = Health.routes.pipe(HttpRouter.concat(Metrics.routes), HttpRouter.concat(syncRouter))
+  | Subscribers.Subscribers
+> = Health.routes.pipe(
+  HttpRouter.concat(NodeStatus.routes),
+  HttpRouter.concat(Metrics.routes),
+  HttpRouter.concat(syncRouter)
+)
 
 /** What the socket endpoint and hydration run on. */
 export type Services = TokenVerifier | Revocations | TopicCatalog | Hub | Sequencer | Documents
@@ -58,17 +65,22 @@ export type Services = TokenVerifier | Revocations | TopicCatalog | Hub | Sequen
 /**
  * The socket endpoint with the given settings (over the defaults), the settings for the other routes, the node's
  * `Drain` (a runtime that mounts `router` on its own server runs `Drain.run` before that server stops), its
- * readiness log and the exporter of `/metrics`.
+ * readiness, the count of its subscribers and the exporter of `/metrics`.
  */
 export const layerSocket = (
   settings: Partial<ServerConfig.ServerSettings> = {}
 ): Layer.Layer<
-  SyncSocket.SyncSocket | ServerConfig.ServerConfig | Drain.Drain | Health.Readiness | Metrics.MetricsExporter,
+  | SyncSocket.SyncSocket
+  | ServerConfig.ServerConfig
+  | Drain.Drain
+  | Health.Readiness
+  | Metrics.MetricsExporter
+  | Subscribers.Subscribers,
   ServerConfig.ServerConfigError,
   Services
 > =>
   Layer.mergeAll(SyncSocket.layer, Health.layerReadiness, Metrics.layer).pipe(
-    Layer.provideMerge(Drain.layer),
+    Layer.provideMerge(Layer.merge(Drain.layer, Subscribers.layer)),
     Layer.provideMerge(ServerConfig.layer(settings))
   )
 
@@ -96,9 +108,24 @@ export const nodeServerOptions = (listen: Omit<Listen, "port" | "host"> = {}) =>
   }
 }
 
-/** A Node HTTP server listening on `host:port` with `nodeServerOptions`, for `HttpServer.serve`. */
+/**
+ * A Node HTTP server listening on `host:port` with `nodeServerOptions`, for `HttpServer.serve`.
+ *
+ * It listens as soon as it is built, and `HttpServer.serve` installs the app's handler only once the layers between
+ * them are built (the socket endpoint, a runtime's own migrations); a request in between would get no answer at all,
+ * and a load balancer's probe would hang instead of failing. Until the app serves, and again once it has stopped,
+ * every request is answered 503.
+ */
 export const nodeServer = (listen: Listen) =>
-  NodeHttpServer.layer(() => createServer(nodeServerOptions(listen)), {
+  NodeHttpServer.layer(() => {
+    const server = createServer(nodeServerOptions(listen), (_request, response) => {
+      // the app's handler, once installed, answers instead
+      if (server.listenerCount("request") > 1) return
+      response.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": "1" })
+      response.end("not serving yet (or any more); retry later\n")
+    })
+    return server
+  }, {
     host: listen.host ?? "127.0.0.1",
     port: listen.port
   })

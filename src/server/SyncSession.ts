@@ -15,6 +15,7 @@ import type { Principal, Unauthorized } from "../services/TokenVerifier.js"
 import * as BatchFrames from "./BatchFrames.js"
 import type { Compatibility } from "./Compatibility.js"
 import * as SessionMetrics from "./SessionMetrics.js"
+import { Subscribers } from "./Subscribers.js"
 import type { Credentials } from "./TokenRefresh.js"
 import * as TokenRefresh from "./TokenRefresh.js"
 import * as TopicAccess from "./TopicAccess.js"
@@ -102,6 +103,7 @@ export const makeSession = (options: {
     const { credentials } = policy
     const hub = yield* Hub
     const sequencer = yield* Sequencer
+    const subscribers = yield* Subscribers
     let joined: Option.Option<Joined> = Option.none()
     // one fiber per subscribed topic, interrupted with the socket's scope
     const fibers = yield* FiberMap.make<string>()
@@ -243,7 +245,8 @@ export const makeSession = (options: {
         Effect.ensuring(Effect.sync(() => {
           if (state.subscriptions.get(wireName) === subscription) state.subscriptions.delete(wireName)
         })),
-        SessionMetrics.subscription(wireName)
+        SessionMetrics.subscription(wireName),
+        subscribers.hold(wireName)
       )
     const join = (frame: Frame) =>
       Effect.gen(function*() {

@@ -24,6 +24,7 @@ import { Drain } from "./Drain.js"
 import { ServerConfig } from "./ServerConfig.js"
 import * as SocketConnection from "./SocketConnection.js"
 import * as SocketGauges from "./SocketGauges.js"
+import type { Subscribers } from "./Subscribers.js"
 
 /** The path of the Phoenix socket; `/socket` is the client's endpoint, `/websocket` its transport. */
 export const socketPath = "/socket/websocket"
@@ -59,7 +60,7 @@ export const make = Effect.gen(function*() {
   const authorized = yield* Effect.context<TokenVerifier | Revocations>()
   const revocations = yield* Revocations
   const catalog = yield* TopicCatalog
-  const engine = yield* Effect.context<Hub | Sequencer>()
+  const engine = yield* Effect.context<Hub | Sequencer | Subscribers>()
   const drain = yield* Drain
   const wss = new WebSocketServer({
     noServer: true,
@@ -198,11 +199,11 @@ export const make = Effect.gen(function*() {
 })
 
 /**
- * The endpoint over the engine's hub and sequencer, the catalog, a token verifier, the revocations, the drain and the
- * server's settings.
+ * The endpoint over the engine's hub and sequencer, the catalog, a token verifier, the revocations, the drain, the
+ * count of subscribers and the server's settings.
  */
 export const layer: Layer.Layer<
   SyncSocket,
   never,
-  ServerConfig | Drain | TokenVerifier | Revocations | TopicCatalog | Hub | Sequencer
+  ServerConfig | Drain | Subscribers | TokenVerifier | Revocations | TopicCatalog | Hub | Sequencer
 > = Layer.scoped(SyncSocket, make)

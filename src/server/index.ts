@@ -1,8 +1,8 @@
 /**
  * Khala's delivery server, for a runtime that serves its clients from its own process and port.
  *
- * - `KhalaServer.router` — the Phoenix socket (`/socket/websocket`), `/healthz` and `/readyz` as an
- *   `@effect/platform` router to mount beside the runtime's own routes; `KhalaServer.layerSocket(settings)` is the
+ * - `KhalaServer.router` — the Phoenix socket (`/socket/websocket`), hydration, `/healthz`, `/readyz`, `/statusz` and
+ *   `/metrics` as an `@effect/platform` router to mount beside the runtime's own routes; `KhalaServer.layerSocket(settings)` is the
  *   socket endpoint behind it.
  * - `KhalaServer.layer({ port, ...settings })` — the same on an HTTP server of its own; `KhalaServer.layerConfig`
  *   reads the address and settings from the environment, as `khala serve` does.

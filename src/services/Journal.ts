@@ -65,6 +65,15 @@ export interface PruneResult {
   readonly retentionFloor: number
 }
 
+/** What the caller of a prune may watch of it. */
+export interface PruneOptions {
+  /**
+   * Runs after each batch of journal rows the prune deletes (it deletes in bounded batches, one statement each), with
+   * the rows that batch deleted: a prune of millions of rows can be shown as it goes.
+   */
+  readonly onBatch?: ((deleted: number) => Effect.Effect<void>) | undefined
+}
+
 /**
  * The per-topic ordered journal, read side. Appends go through the `Publisher` only, so that a journal row and its
  * read-model row are always written together.
@@ -85,7 +94,11 @@ export class Journal extends Context.Tag("khala/Journal")<Journal, {
    * Deletes the rows of `topic` with `watermark <= through` (capped at the head) and the tombstones they passed, and
    * raises the retention floor to it.
    */
-  readonly prune: (topic: string, through: number) => Effect.Effect<PruneResult, UnknownTopic | StorageError>
+  readonly prune: (
+    topic: string,
+    through: number,
+    options?: PruneOptions
+  ) => Effect.Effect<PruneResult, UnknownTopic | StorageError>
 }>() {}
 
 /** Default of `ReadOptions.maxBytes`: a page's payload bytes. */

@@ -5,12 +5,13 @@
  * the memory layers under an adversarial scheduler, across seeds: it must hold in every interleaving.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import * as KhalaMemory from "../../src/layers/KhalaMemory.js"
 import type * as PhoenixFrame from "../../src/protocol/PhoenixFrame.js"
 import { TopicCatalog } from "../../src/protocol/TopicCatalog.js"
 import * as Compatibility from "../../src/server/Compatibility.js"
 import * as ServerConfig from "../../src/server/ServerConfig.js"
+import * as Subscribers from "../../src/server/Subscribers.js"
 import { makeSession } from "../../src/server/SyncSession.js"
 import * as TokenRefresh from "../../src/server/TokenRefresh.js"
 import { Publisher } from "../../src/services/Publisher.js"
@@ -111,7 +112,7 @@ describe("re-subscribing", () => {
     () =>
       Effect.forEach(seeds, (seed) =>
         Effect.scoped(scenario).pipe(
-          Effect.provide(KhalaMemory.layer()),
+          Effect.provide(Layer.merge(KhalaMemory.layer(), Subscribers.layer)),
           Effect.withScheduler(new ShufflingScheduler(seed)),
           Effect.tapDefect(() => Effect.logError(`failed with seed ${seed}`))
         ), { discard: true }),

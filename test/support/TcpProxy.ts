@@ -15,6 +15,13 @@ export interface TcpProxy {
   readonly dropAll: () => void
   /** Stops forwarding on every open connection, which stays open: a dead network path that no side notices. */
   readonly stallAll: () => void
+  /**
+   * `stallAll`, and new connections are accepted but never forwarded: the target is unreachable without anyone
+   * refusing a connection.
+   */
+  readonly blackhole: () => void
+  /** Ends `blackhole`: drops every connection, and new ones are forwarded again. */
+  readonly restore: () => void
   /** `performance.now()` of every accepted connection, in order. */
   readonly connectedAt: Array<number>
 }
@@ -23,11 +30,30 @@ export const startProxy = (targetPort: number) =>
   Effect.acquireRelease(
     Effect.async<{ proxy: TcpProxy; close: () => Promise<void> }>((resume) => {
       let target = targetPort
+      let unreachable = false
       const open = new Set<Socket>()
       const pairs = new Set<readonly [Socket, Socket]>()
       const connectedAt: Array<number> = []
+      const dropAll = () => {
+        for (const socket of open) socket.destroy()
+        open.clear()
+      }
+      const stallAll = () => {
+        for (const [client, upstream] of pairs) {
+          client.unpipe(upstream)
+          upstream.unpipe(client)
+          client.pause()
+          upstream.pause()
+        }
+      }
       const server = createServer((client) => {
         connectedAt.push(performance.now())
+        if (unreachable) {
+          open.add(client)
+          client.pause()
+          client.on("error", () => client.destroy())
+          return
+        }
         const upstream = createConnection({ host: "127.0.0.1", port: target })
         open.add(client)
         open.add(upstream)
@@ -53,17 +79,15 @@ export const startProxy = (targetPort: number) =>
             port,
             url: `http://127.0.0.1:${port}`,
             retarget: (next) => void (target = next),
-            dropAll: () => {
-              for (const socket of open) socket.destroy()
-              open.clear()
+            dropAll,
+            stallAll,
+            blackhole: () => {
+              unreachable = true
+              stallAll()
             },
-            stallAll: () => {
-              for (const [client, upstream] of pairs) {
-                client.unpipe(upstream)
-                upstream.unpipe(client)
-                client.pause()
-                upstream.pause()
-              }
+            restore: () => {
+              unreachable = false
+              dropAll()
             },
             connectedAt
           },

@@ -63,7 +63,7 @@ export const make = Effect.gen(function*() {
           return { rows, through, head: t.head, retentionFloor: t.retentionFloor, epoch: t.epoch }
         })
       ),
-    prune: (topic, through) =>
+    prune: (topic, through, options) =>
       Effect.zipRight(
         checkWatermark("through", through),
         store.write((state) =>
@@ -87,6 +87,11 @@ export const make = Effect.gen(function*() {
               }
             ] as const
           })
+        ).pipe(
+          // the memory journal deletes in one batch
+          Effect.tap((result) =>
+            result.deleted > 0 && options?.onBatch !== undefined ? options.onBatch(result.deleted) : Effect.void
+          )
         )
       )
   })

@@ -102,7 +102,7 @@ export const make = Effect.gen(function*() {
     // The floor is raised first, in a statement of its own (after which the rows at or below it are unreachable: a
     // read below the floor is stale); then the rows are deleted in bounded batches, without holding the topic's row,
     // and so are the tombstones of documents deleted at or below the floor.
-    prune: (topic, through) =>
+    prune: (topic, through, options) =>
       Effect.gen(function*() {
         yield* checkWatermark("through", through)
         const raised = yield* sql`
@@ -125,6 +125,7 @@ export const make = Effect.gen(function*() {
             select count(*) as count from deleted
           `.pipe(mapStorageError, Effect.flatMap(decodeCount))
           deleted += batch[0]?.count ?? 0
+          if (options?.onBatch !== undefined) yield* options.onBatch(batch[0]?.count ?? 0)
         }
         while (true) {
           const tombstones = yield* sql`

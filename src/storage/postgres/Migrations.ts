@@ -34,16 +34,32 @@ const AppliedRow = Schema.Struct({ id: Schema.Number, name: Schema.String, check
 // Any constant works: it only has to be the same in every Khala process.
 const migrationLockKey = 0x6b68616c61 // "khala"
 
+/** Where a migration run is, as it reports it. */
+export type MigrationProgress =
+  /** Waiting for the migration lock: another process is migrating. */
+  | { readonly _tag: "Locking" }
+  /** Running the `index`-th (from 1) of the `count` pending migrations. */
+  | { readonly _tag: "Applying"; readonly index: number; readonly count: number; readonly migration: Migration }
+
+export interface MigrateOptions {
+  /** Runs at each step: before the lock is taken, and before each pending migration runs. */
+  readonly onProgress?: ((progress: MigrationProgress) => Effect.Effect<void>) | undefined
+}
+
 /**
  * Brings the `khala` schema up to date in one transaction. A transaction-scoped advisory lock taken before anything
  * else makes concurrent starts safe: the second process waits, then finds nothing left to do. An applied migration
  * whose text changed since is refused rather than silently skipped.
  */
-export const migrate: Effect.Effect<ReadonlyArray<Migration>, StorageError, SqlClient.SqlClient> = Effect.gen(
-  function*() {
+export const migrateWith = (
+  options: MigrateOptions = {}
+): Effect.Effect<ReadonlyArray<Migration>, StorageError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const decodeApplied = decodeRows(AppliedRow)
+    const report = options.onProgress ?? (() => Effect.void)
     return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* report({ _tag: "Locking" })
       yield* sql`select pg_advisory_xact_lock(${migrationLockKey})`
       yield* sql`create schema if not exists khala`
       yield* sql`
@@ -73,7 +89,8 @@ export const migrate: Effect.Effect<ReadonlyArray<Migration>, StorageError, SqlC
         }
       }
       const pending = migrations.filter((m) => !appliedById.has(m.id))
-      for (const migration of pending) {
+      for (const [index, migration] of pending.entries()) {
+        yield* report({ _tag: "Applying", index: index + 1, count: pending.length, migration })
         yield* sql.unsafe(migration.sql).pipe(Effect.withSpan(`khala.migrate.${migration.id}_${migration.name}`))
         yield* sql`
           insert into khala.schema_migrations (id, name, checksum)
@@ -87,5 +104,7 @@ export const migrate: Effect.Effect<ReadonlyArray<Migration>, StorageError, SqlC
           cause: error
         })
       )))
-  }
-)
+  })
+
+/** `migrateWith`, unobserved. */
+export const migrate: Effect.Effect<ReadonlyArray<Migration>, StorageError, SqlClient.SqlClient> = migrateWith()
