@@ -3,7 +3,8 @@
  * `OTEL_EXPORTER_OTLP_ENDPOINT` (a base URL: spans go to its `/v1/traces`), when tracing is on. A runtime that mounts
  * Khala provides its own tracer instead; Khala's spans go to whichever the fibers run with (docs/metrics.md, "Traces").
  */
-import { OtlpSerialization, OtlpTracer } from "@effect/opentelemetry"
+import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
+import * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
 import { tracingSettings } from "../services/Tracing.js"

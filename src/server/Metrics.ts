@@ -7,7 +7,9 @@
  * registry only when a scrape asks, into exporter-prometheus's reader (its own HTTP server kept off), whose serializer
  * writes the text.
  */
-import { Metrics, Resource } from "@effect/opentelemetry"
+// each module by its own path: the package index loads every SDK it wraps (web traces, logs), at every start
+import * as Metrics from "@effect/opentelemetry/Metrics"
+import * as Resource from "@effect/opentelemetry/Resource"
 import { HttpRouter, HttpServerResponse } from "@effect/platform"
 import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
 import { Context, Effect, Layer } from "effect"

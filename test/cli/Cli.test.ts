@@ -25,8 +25,10 @@ describe("khala command line", () => {
         Effect.map(runCli([command, "--help"]), (result) => {
           expect(result.code).toBe(0)
           expect(result.stdout).toContain(command)
-        })
-    ))
+        }),
+      // each is a process start of a few seconds on a busy machine
+      { concurrency: 4 }
+    ), { timeout: 90_000 })
 
   it.live("a bad configuration value is refused with a clear message", () =>
     Effect.map(runCli(["migrate"], { KHALA_DB_MAX_CONNECTIONS: "lots" }), (result) => {
@@ -71,7 +73,8 @@ describe("khala command line", () => {
         ])
         const after = yield* runCli(["tail", "--topic", "runtime.run_summaries", "--after", "1"], env)
         expect(after.stdout.trim().split("\n").map((line) => JSON.parse(line).watermark)).toEqual([2])
-      })), { timeout: 60_000 })
+        // seven processes, one after another
+      })), { timeout: 180_000 })
 
     it.live(
       "tail --follow prints the journal, then live rows as they are appended",

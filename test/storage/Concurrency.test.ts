@@ -69,7 +69,9 @@ describe.each(providers)("concurrent publishers: $name", (provider) => {
                   }`
                   yield* Ref.update(violations, (v) => v.length < 5 ? [...v, seen] : v)
                 }
-                yield* Effect.yieldNow()
+                // paced, not spinning: on the memory layer a read never waits, and a spinning reader starved the
+                // writers it watches; a pause of a millisecond still looks many times inside each 2 ms window
+                yield* Effect.sleep("1 millis")
               }
             })
 
@@ -91,7 +93,8 @@ describe.each(providers)("concurrent publishers: $name", (provider) => {
             expect(watermarks).toEqual(mine)
             expect(page.head).toBe(mine.length)
             expect(yield* Ref.get(violations)).toEqual([])
-          })
+          }),
+        120_000
       )
 
       it.effect("concurrent publishes of one document keep the newest version, and journal versions only rise (I6)", () =>
