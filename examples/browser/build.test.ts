@@ -27,7 +27,7 @@ describe("browser example", () => {
     const bytes = await buildApp()
     expect(bytes).toBeGreaterThan(10_000)
     expect(bytes).toBeLessThan(120 * 1024)
-  }, 30_000)
+  }, 90_000)
 
   it.live.skipIf(!postgresAvailable || !browserAvailable)(
     "hydrates the example runtime's runs from another origin, then follows them live",
@@ -46,15 +46,15 @@ describe("browser example", () => {
         const requests: Array<string> = []
         page.on("request", (request) => requests.push(`${request.method()} ${request.url()}`))
         yield* Effect.promise(() => page.goto(`${origin}/#${new URLSearchParams({ server: runtime.url, token })}`))
-        yield* Effect.promise(() => page.waitForSelector("td.status[data-value=\"queued\"]", { timeout: 20_000 }))
+        yield* Effect.promise(() => page.waitForSelector("td.status[data-value=\"queued\"]", { timeout: 60_000 }))
         // the first visit listed the topic over HTTP (not a replay of its journal)
         expect(requests).toContain(`GET ${runtime.url}/sync/v1/topics/example.runs/documents?limit=500`)
-        yield* Effect.promise(() => page.waitForSelector("#status[data-status=\"live\"]", { timeout: 20_000 }))
+        yield* Effect.promise(() => page.waitForSelector("#status[data-status=\"live\"]", { timeout: 60_000 }))
 
         expect((yield* runtime.call("PUT", `/runs/${created.body.id}`, { status: "running" })).status).toBe(200)
-        yield* Effect.promise(() => page.waitForSelector("td.status[data-value=\"running\"]", { timeout: 20_000 }))
+        yield* Effect.promise(() => page.waitForSelector("td.status[data-value=\"running\"]", { timeout: 60_000 }))
         expect(yield* Effect.promise(() => page.locator("#runs tr").count())).toBe(1)
       })),
-    { timeout: 90_000 }
+    { timeout: 270_000 }
   )
 })

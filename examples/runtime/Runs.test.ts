@@ -79,7 +79,7 @@ describe("example runtime", () => {
           yield* waitUntil("org b caught up", () => other.persisted(Runs.topic) === 4)
           expect(other.updates(Runs.topic)).toEqual([])
         })),
-      { timeout: 120_000 }
+      { timeout: 360_000 }
     )
   })
 })

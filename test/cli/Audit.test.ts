@@ -56,6 +56,6 @@ describe.skipIf(!postgresAvailable)("khala audit", () => {
         const refused = yield* runCli(["audit", "--topic", "runtime.run_summaries", "--legacy", malformed], env)
         expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/^khala: .*malformed\.jsonl:2: not a/) })
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -28,7 +28,7 @@ describe("khala command line", () => {
         }),
       // each is a process start of a few seconds on a busy machine
       { concurrency: 4 }
-    ), { timeout: 90_000 })
+    ), { timeout: 270_000 })
 
   it.live("a bad configuration value is refused with a clear message", () =>
     Effect.map(runCli(["migrate"], { KHALA_DB_MAX_CONNECTIONS: "lots" }), (result) => {
@@ -74,7 +74,7 @@ describe("khala command line", () => {
         const after = yield* runCli(["tail", "--topic", "runtime.run_summaries", "--after", "1"], env)
         expect(after.stdout.trim().split("\n").map((line) => JSON.parse(line).watermark)).toEqual([2])
         // seven processes, one after another
-      })), { timeout: 180_000 })
+      })), { timeout: 540_000 })
 
     it.live(
       "tail --follow prints the journal, then live rows as they are appended",
@@ -94,7 +94,7 @@ describe("khala command line", () => {
           expect(result.code).toBe(0)
           expect(result.stdout.trim().split("\n").map((line) => JSON.parse(line).doc_key)).toEqual(["before", "after"])
         })),
-      { timeout: 60_000 }
+      { timeout: 180_000 }
     )
 
     it.live(
@@ -119,7 +119,7 @@ describe("khala command line", () => {
           const stale = yield* runCli(["tail", "--topic", "runtime.run_summaries"], env)
           expect(stale).toMatchObject({ code: 1, stderr: expect.stringContaining("below its retention floor 2") })
         })),
-      { timeout: 60_000 }
+      { timeout: 180_000 }
     )
 
     it.live("bad input fails with one line naming the problem", () =>
@@ -135,7 +135,7 @@ describe("khala command line", () => {
         const emptyKey = yield* runCli(publishArgs("", 1, "{}"), env)
         expect(emptyKey.code).toBe(1)
         expect(emptyKey.stderr).toContain("docKey must be a non-empty string")
-      })), { timeout: 60_000 })
+      })), { timeout: 180_000 })
 
     it.live("migrations are safe when several processes start at once", () =>
       Effect.scoped(Effect.gen(function*() {
@@ -145,6 +145,6 @@ describe("khala command line", () => {
         })
         expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0])
         expect(results.filter((r) => r.stdout.includes("applied migrations")).length).toBe(1)
-      })), { timeout: 60_000 })
+      })), { timeout: 180_000 })
   })
 })

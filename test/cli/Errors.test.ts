@@ -124,7 +124,7 @@ describe("command-line errors are one line and a failing exit", () => {
           expect(status.stdout).toMatch(/^runtime\.notifications head=0 retention_floor=0 oldest_retained=none /m)
           expect(status.stdout).toContain("node http://127.0.0.1:9: unreachable")
         })),
-      { timeout: 60_000 }
+      { timeout: 180_000 }
     )
 
     it.live("a port in use and a host that does not exist", () =>
@@ -147,7 +147,7 @@ describe("command-line errors are one line and a failing exit", () => {
           yield* runCli(["serve"], { ...env, KHALA_HOST: "no-such-host.invalid", KHALA_PORT: port }),
           /^khala: cannot listen on KHALA_HOST "no-such-host\.invalid": no such host$/
         )
-      })), { timeout: 60_000 })
+      })), { timeout: 180_000 })
   })
 
   it.live("token warns in one line about scopes outside the catalog, and still signs", () =>

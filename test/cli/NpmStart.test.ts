@@ -51,6 +51,6 @@ describe.skipIf(!postgresAvailable)("npm start", () => {
           `npm start: ${signal} stopped the server: ${stopped}, after ${Date.now() - signalledAt} ms`
         )
         expect(stopped).toBe(true)
-      })), { timeout: 90_000 })
+      })), { timeout: 270_000 })
   }
 })

@@ -92,7 +92,7 @@ describe("OTLP endpoint", () => {
           )
           expect(new Set(otlp.paths)).toEqual(new Set(["/v1/traces"]))
         })),
-      { timeout: 60_000 }
+      { timeout: 180_000 }
     )
   })
 })

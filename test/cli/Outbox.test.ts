@@ -98,7 +98,7 @@ describe.skipIf(!postgresAvailable)("khala serve with an outbox webhook", () => 
         const cursors = yield* runCli(["outbox", "status"], env)
         expect(cursors.stdout).toContain(`webhook runtime.run_summaries delivered through ${count}`)
       })),
-    { timeout: 90_000 }
+    { timeout: 270_000 }
   )
 
   it.live(
@@ -122,6 +122,6 @@ describe.skipIf(!postgresAvailable)("khala serve with an outbox webhook", () => 
           expect(bad.stderr).not.toMatch(/^\s+at /m)
         }
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -54,7 +54,7 @@ describe("khala serve", () => {
         expect((yield* publish(env, "n2")).stdout).toBe("2\n")
         expect(yield* tailKeys(env)).toEqual(["n1", "n2"])
       })),
-    { timeout: 120_000 }
+    { timeout: 360_000 }
   )
 
   it.live("npm start serves on the embedded database", () =>
@@ -77,7 +77,7 @@ describe("khala serve", () => {
         Effect.retry(Schedule.intersect(Schedule.spaced("200 millis"), Schedule.recurs(150)))
       )
       expect(ready).toEqual({ status: 200, body: "ready" })
-    })), { timeout: 60_000 })
+    })), { timeout: 180_000 })
 
   describe.skipIf(!postgresAvailable)("on DATABASE_URL", () => {
     it.live(
@@ -99,7 +99,7 @@ describe("khala serve", () => {
           expect(lines[0]).toContain("KHALA_AUTH_DEV_KEY")
           expect(existsSync(join(dataDir, "dev-auth-key"))).toBe(false)
         })),
-      { timeout: 60_000 }
+      { timeout: 180_000 }
     )
 
     it.live(
@@ -122,7 +122,7 @@ describe("khala serve", () => {
           expect(yield* httpGet(server.url("/healthz"))).toEqual({ status: 200, body: "ok" })
           expect(yield* stopServer(server)).toBe(0)
         })),
-      { timeout: 60_000 }
+      { timeout: 180_000 }
     )
   })
 })

@@ -27,7 +27,7 @@ describe("khala serve configuration", () => {
       expect(lines[0]).toContain("bad configuration")
       expect(lines[0]).toContain("KHALA_DRAIN_WINDOW")
       expect(result.stderr).not.toContain("cannot connect")
-    }), { timeout: 30_000 })
+    }), { timeout: 90_000 })
 
   it.live("a trace sample ratio outside 0..1 is one line naming it", () =>
     Effect.gen(function*() {
@@ -43,7 +43,7 @@ describe("khala serve configuration", () => {
       expect(lines).toHaveLength(1)
       expect(lines[0]).toContain("KHALA_TRACE_SAMPLE_RATIO")
       expect(result.stderr).not.toContain("cannot connect")
-    }), { timeout: 30_000 })
+    }), { timeout: 90_000 })
 
   it.scoped("a bad port is reported before the embedded database's directory is created", () =>
     Effect.gen(function*() {
@@ -57,5 +57,5 @@ describe("khala serve configuration", () => {
       expect(result.code).toBe(1)
       expect(result.stderr).toContain("KHALA_PORT")
       expect(existsSync(dataDir)).toBe(false)
-    }), { timeout: 30_000 })
+    }), { timeout: 90_000 })
 })

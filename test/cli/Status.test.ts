@@ -86,7 +86,7 @@ describe.skipIf(!postgresAvailable)("khala status --url", () => {
           topics: [{ topic: runs, subscribers: 1 }]
         })
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -124,6 +124,6 @@ describe.skipIf(!postgresAvailable)("khala status --url", () => {
         expect(bad.stderr.trim().split("\n")[0]).toMatch(/--url must be a node's http\(s\) base URL/)
         expect(bad.stderr).not.toMatch(/\bat .*\.js:\d+/)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -65,7 +65,7 @@ describe("extra topics from the configuration", () => {
         expect(client.updates(things)).toEqual([
           expect.objectContaining({ doc_key: "org_a:t1", payload: null, hydration_required: true })
         ])
-      })), { timeout: 60_000 })
+      })), { timeout: 180_000 })
 
     it.live("a bad topic setting stops the start with one line naming it", () =>
       Effect.scoped(Effect.gen(function*() {
@@ -86,6 +86,6 @@ describe("extra topics from the configuration", () => {
           expect({ setting, lines: lines.length }).toEqual({ setting, lines: 1 })
           expect(lines[0]).toContain(setting)
         }
-      })), { timeout: 60_000 })
+      })), { timeout: 180_000 })
   })
 })

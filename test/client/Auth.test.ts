@@ -59,7 +59,7 @@ describe.skipIf(!postgresAvailable)("client, tokens", () => {
             expect(new Set(received).size).toBe(received.length)
           }), { concurrency: "unbounded" })
       })),
-    { timeout: 90_000 }
+    { timeout: 270_000 }
   )
 
   it.live(
@@ -94,6 +94,6 @@ describe.skipIf(!postgresAvailable)("client, tokens", () => {
         yield* waitUntil("live again", () => client.state.getSnapshot().status === "live")
         expect(calls).toBe(before + 1)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

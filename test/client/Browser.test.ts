@@ -122,6 +122,6 @@ describe.skipIf(!postgresAvailable || !browserAvailable)("client in a browser", 
         expect(reloaded.sizes[0]).toBe(30)
         expect(reloaded.wire).toEqual([31])
       })),
-    { timeout: 90_000 }
+    { timeout: 270_000 }
   )
 })

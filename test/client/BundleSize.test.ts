@@ -9,5 +9,5 @@ describe("browser bundle", () => {
       const size = yield* facadeBundleSize
       expect(size.gzippedBytes).toBeGreaterThan(1024)
       expect(size.gzippedBytes).toBeLessThanOrEqual(facadeBudgetBytes)
-    }), { timeout: 30_000 })
+    }), { timeout: 90_000 })
 })

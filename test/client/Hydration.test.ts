@@ -142,7 +142,7 @@ describe.skipIf(!postgresAvailable)("client, hydration", () => {
         expect(wire.get(notes)!.length - wireBefore.notes).toBe(1)
         expect(http.requests.slice(requestsBeforeResume)).toEqual([])
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -182,6 +182,6 @@ describe.skipIf(!postgresAvailable)("client, hydration", () => {
         expect(held(subscription.getSnapshot())).toEqual(model)
         expect(listings(runs).length).toBeGreaterThan(5)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

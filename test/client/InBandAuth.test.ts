@@ -77,5 +77,5 @@ describe("in-band token refresh", () => {
       .toEqual([2, 3])
     expect(client.state.getSnapshot().status).toBe("live")
     await client.close()
-  }, 20_000)
+  }, 60_000)
 })

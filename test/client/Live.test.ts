@@ -70,7 +70,7 @@ describe.skipIf(!postgresAvailable)("client, live", () => {
         expect(again.getSnapshot().size).toBe(9)
         yield* Effect.promise(() => second.close())
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -108,7 +108,7 @@ describe.skipIf(!postgresAvailable)("client, live", () => {
         expect([...resumed.getSnapshot().keys()].sort()).toEqual(["r1", "r2"])
         yield* Effect.promise(() => second.close())
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -139,7 +139,7 @@ describe.skipIf(!postgresAvailable)("client, live", () => {
           yield* Effect.promise(() => client.close())
         }
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live("the Effect service streams each persisted step's changes", () =>
@@ -180,5 +180,5 @@ describe.skipIf(!postgresAvailable)("client, live", () => {
           initialLoad: "replay"
         }))
       )
-    })), { timeout: 60_000 })
+    })), { timeout: 180_000 })
 })

@@ -99,6 +99,6 @@ describe.skipIf(!postgresAvailable)("client, many reconnecting at once", () => {
         expect(accepted.length).toBeGreaterThanOrEqual(clients)
         expect(densest(accepted, windowMs)).toBeLessThanOrEqual(accepted.length / 8)
       })),
-    { timeout: 90_000 }
+    { timeout: 270_000 }
   )
 })

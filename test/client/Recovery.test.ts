@@ -72,7 +72,7 @@ describe.skipIf(!postgresAvailable)("client, server crash", () => {
         expect(client.state.getSnapshot().status).toBe("live")
         expect((yield* Effect.promise(() => store.load(runs)))!.cursor.watermark).toBe(head)
       })),
-    { timeout: 90_000 }
+    { timeout: 270_000 }
   )
 
   it.live(
@@ -104,6 +104,6 @@ describe.skipIf(!postgresAvailable)("client, server crash", () => {
         expect(proxy.connectedAt.length).toBeGreaterThan(connections)
         expect(client.state.getSnapshot().status).toBe("live")
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

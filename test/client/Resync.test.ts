@@ -53,7 +53,7 @@ describe.skipIf(!postgresAvailable)("client, recovery by hydration", () => {
         yield* waitUntil("n13", () => subscription.get("n13") !== undefined)
         expect(wire.get(notes)).toEqual([14])
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -95,7 +95,7 @@ describe.skipIf(!postgresAvailable)("client, recovery by hydration", () => {
         yield* waitUntil("s16", () => after.get("s16") !== undefined)
         expect(wire.get(short)).toEqual([...range(1, 10), 22])
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -161,6 +161,6 @@ describe.skipIf(!postgresAvailable)("client, recovery by hydration", () => {
           epoch: newEpoch
         })
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -7,7 +7,7 @@ import { providers } from "../support/Providers.js"
 
 describe.each(providers)("concurrent standalone publishes (group commit): $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
-    layer(provider.layer, { timeout: 60_000, excludeTestServices: true })((it) => {
+    layer(provider.layer, { timeout: 180_000, excludeTestServices: true })((it) => {
       it.effect("each caller gets its own watermark, holding its own document, densely", () =>
         Effect.gen(function*() {
           const topic = "gc.dense"
@@ -76,7 +76,7 @@ const smallQueue = Layer.setConfigProvider(ConfigProvider.fromMap(
 
 describe.each(providers.filter((p) => p.name !== "memory"))("group commit with a full queue: $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
-    layer(provider.layer.pipe(Layer.provide(smallQueue)), { timeout: 60_000, excludeTestServices: true })((it) => {
+    layer(provider.layer.pipe(Layer.provide(smallQueue)), { timeout: 180_000, excludeTestServices: true })((it) => {
       it.effect("publishers wait for room, and each still gets its own watermark", () =>
         Effect.gen(function*() {
           const topic = "gc.full"

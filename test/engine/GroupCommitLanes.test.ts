@@ -175,6 +175,6 @@ describe.skipIf(!postgresAvailable)("group commit on Postgres", () => {
         const done = yield* Fiber.join(waiting).pipe(Effect.timeout("10 seconds"))
         expect(done.every((o) => o._tag === "Appended")).toBe(true)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -41,7 +41,7 @@ const watermarks = (batches: ReadonlyArray<Batch>) => batches.flatMap((b) => b.u
 
 describe.each(providers)("hub: $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
-    layer(provider.layer, { timeout: 60_000, excludeTestServices: true })((it) => {
+    layer(provider.layer, { timeout: 180_000, excludeTestServices: true })((it) => {
       it.scoped("replays the suffix after the resume point, marks the end of replay, then goes live", () =>
         Effect.gen(function*() {
           const topic = yield* newTopic
@@ -132,7 +132,7 @@ describe.each(providers)("hub: $name", (provider) => {
             }
             expect(received).toEqual(Array.from({ length: total }, (_, i) => i + 1))
           }),
-        { timeout: 60_000 }
+        { timeout: 180_000 }
       )
 
       it.scoped("a resumed subscription continues exactly where the previous one stopped (I4)", () =>

@@ -76,5 +76,5 @@ describe("hub fan-out", () => {
       // each wake-up reads once for all subscribers: at most one read per append, not one per subscriber
       expect(liveReads).toBeGreaterThan(0)
       expect(liveReads).toBeLessThanOrEqual(appends)
-    }).pipe(Effect.scoped, Effect.provide(layer)), { timeout: 30_000 })
+    }).pipe(Effect.scoped, Effect.provide(layer)), { timeout: 90_000 })
 })

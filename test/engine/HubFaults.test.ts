@@ -90,7 +90,7 @@ const instrumented = (settings: Record<string, string> = {}) =>
 
 describe.each(providers)("hub over a journal with holes: $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
-    layer(provider.layer, { timeout: 60_000, excludeTestServices: true })((it) => {
+    layer(provider.layer, { timeout: 180_000, excludeTestServices: true })((it) => {
       it.scoped("a hole longer than a replay page is stepped over: the rows after it and live rows arrive", () =>
         Effect.gen(function*() {
           const topic = "hub.holes"
@@ -133,7 +133,7 @@ describe("hub under faults", () => {
         expect(yield* Fiber.join(received)).toEqual(range(1, appends))
       }).pipe(Effect.provide(instrumented({ KHALA_HUB_LIVE_BUFFER: "4", KHALA_HUB_COALESCE: "0 millis" }))),
     {
-      timeout: 60_000
+      timeout: 180_000
     }
   )
 
@@ -173,7 +173,7 @@ describe("hub under faults", () => {
         expect(received).toEqual(range(1, 20))
         expect((yield* Ref.get(warnings)).filter((w) => w.includes("reading the journal failed"))).toHaveLength(1)
       }).pipe(Effect.provide(instrumented())),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -202,7 +202,7 @@ describe("hub under faults", () => {
         expect(yield* Fiber.join(received)).toEqual([1, 2, 3])
         expect(yield* Ref.get(errors)).toBeGreaterThanOrEqual(1)
       }).pipe(Effect.provide(instrumented())),
-    { timeout: 30_000 }
+    { timeout: 90_000 }
   )
 
   it.live("a hint far above the real head makes the tail read once, not every few milliseconds", () =>

@@ -117,7 +117,7 @@ const check = (steps: ReadonlyArray<Step>, refusals: ReadonlyArray<boolean>) =>
 
 describe.each(providers)("hub under random appends, disconnects and resumes (property): $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
-    layer(provider.layer, { timeout: 120_000, excludeTestServices: true })((it) => {
+    layer(provider.layer, { timeout: 360_000, excludeTestServices: true })((it) => {
       it.effect("every client receives exactly its org's suffix, once, in order", () =>
         Effect.gen(function*() {
           const runtime = yield* Effect.runtime<Services>()
@@ -131,7 +131,7 @@ describe.each(providers)("hub under random appends, disconnects and resumes (pro
               { numRuns: provider.name === "memory" ? 60 : 15 }
             )
           )
-        }), { timeout: 120_000 })
+        }), { timeout: 360_000 })
     })
   })
 })

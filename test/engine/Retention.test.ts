@@ -66,7 +66,7 @@ describe.each(layers)("scheduled retention: $name", ({ available, layer }) => {
         // nothing more to do until more rows age
         expect(yield* Retention.runOnce).toEqual(Option.some([]))
       }).pipe(Effect.provide(layer), Effect.orDie),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })
 
@@ -101,7 +101,7 @@ describe.each(layers)("retention's progress: $name", ({ available, layer }) => {
           expect(p.topicsDone).toBeGreaterThanOrEqual(reports[i - 1]!.topicsDone)
         }
       }).pipe(Effect.provide(layer), Effect.orDie),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })
 
@@ -134,7 +134,7 @@ describe.skipIf(!postgresAvailable)("retention's progress over several batches",
         expect(last).toMatchObject({ rowsRemoved: 25_000, batches: 3, pruning: Option.none() })
         expect(last.topicsDone).toBe(last.topics)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })
 
@@ -158,5 +158,5 @@ describe.skipIf(!postgresAvailable)("retention across nodes", () => {
       yield* Deferred.succeed(finish, undefined)
       expect(yield* Fiber.join(first)).toEqual(Option.some(undefined))
       expect(Option.isSome(yield* Retention.runOnce.pipe(Effect.provide(b)))).toBe(true)
-    })), { timeout: 60_000 })
+    })), { timeout: 180_000 })
 })

@@ -99,7 +99,7 @@ describe.skipIf(!postgresAvailable)("socket auth", () => {
         expect(refused._tag).toBe("Left")
         expect(server.process.exitCode).toBe(null)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -143,6 +143,6 @@ describe.skipIf(!postgresAvailable)("socket auth", () => {
         const beat = yield* client.heartbeat
         expect(beat.response.watermarks).toEqual([{ topic: runs, watermark: 1 }])
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -122,7 +122,7 @@ describe.skipIf(!postgresAvailable)("sync:v1 channel", () => {
         expect(client.errors).toEqual([])
         expect(server.process.exitCode).toBe(null)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -152,7 +152,7 @@ describe.skipIf(!postgresAvailable)("sync:v1 channel", () => {
         yield* byDefault.waitForReplayComplete(runs, 5_000)
         expect(byDefault.watermarks(runs)).toEqual(range(1, 200))
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -180,7 +180,7 @@ describe.skipIf(!postgresAvailable)("sync:v1 channel", () => {
         expect(replay.every((b) => b.updates.length <= 10)).toBe(true)
         expect(replay.slice(0, 2).map((b) => b.updates.length)).toEqual([10, 10])
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })
 

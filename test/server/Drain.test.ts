@@ -142,6 +142,6 @@ describe.skipIf(!postgresAvailable)("drain", () => {
           expect([...watermarksOf(raw), ...watermarksOf(onB[i]!)]).toEqual(range(1, head))
         })
       })),
-    { timeout: 120_000 }
+    { timeout: 360_000 }
   )
 })

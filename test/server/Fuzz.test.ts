@@ -545,6 +545,6 @@ describe.skipIf(!postgresAvailable)("hostile input against one server", () => {
         expect(counts.frames).toBeGreaterThanOrEqual(10_000)
         expect(counts.requests).toBeGreaterThanOrEqual(1000)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

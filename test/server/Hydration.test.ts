@@ -192,7 +192,7 @@ describe.each(databases)("hydration over HTTP: $name", ({ available, layer }) =>
           expect(cors.headers.get("access-control-allow-origin")).toBe("https://app.example")
         })
       ),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live.skipIf(!available)(
@@ -274,6 +274,6 @@ describe.each(databases)("hydration over HTTP: $name", ({ available, layer }) =>
           expect(new Map([...client].sort())).toEqual(new Map([...model].sort()))
         })
       ),
-    { timeout: 120_000 }
+    { timeout: 360_000 }
   )
 })

@@ -107,6 +107,6 @@ describe.skipIf(!postgresAvailable)("socket lifecycle", () => {
         expect(bystander.frames.filter((f) => f[3] === "phx_reply" && f[4].status === "error")).toEqual([])
         expect(server.process.exitCode).toBe(null)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

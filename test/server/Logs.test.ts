@@ -79,7 +79,7 @@ describe.skipIf(!postgresAvailable)("logs of khala serve", () => {
         expect(entries().find((e) => e.message.startsWith("draining"))).toMatchObject({ level: "info", sockets: 1 })
         expect(find("drained")[0]).toMatchObject({ level: "info", remaining: 0 })
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   /** `khala serve` on a terminal (`script` gives it one), until it listens; what it wrote there. */
@@ -132,6 +132,6 @@ describe.skipIf(!postgresAvailable)("logs of khala serve", () => {
         // pretty, not JSON
         expect(plain).not.toContain("{\"time\"")
       }),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

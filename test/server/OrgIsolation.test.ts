@@ -107,6 +107,6 @@ describe.skipIf(!postgresAvailable)("org isolation", () => {
         expect(resumed.watermarks(runs)).toEqual([34])
         expect(a.errors.concat(b.errors, resumed.errors)).toEqual([])
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -106,6 +106,6 @@ describe.skipIf(!postgresAvailable)("payload limits and pointer mode", () => {
           updates.map((u) => [u.doc_key, u.payload === null, u.hydration_required])
         )
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -152,6 +152,6 @@ describe.skipIf(!postgresAvailable)("raw Phoenix frames", () => {
         expect(server.process.exitCode).toBe(null)
         expect((yield* httpGet(server.url("/healthz"))).status).toBe(200)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -132,7 +132,7 @@ describe.skipIf(!postgresAvailable)("/readyz", () => {
           }
           expect(yield* httpGet(`http://127.0.0.1:${port}/healthz`)).toEqual({ status: 200, body: "ok" })
         })),
-      { timeout: 60_000 }
+      { timeout: 180_000 }
     )
   })
 })

@@ -55,5 +55,5 @@ describe("the README's Node client", () => {
         { doc_key: "org_a:run_1", payload: { status: "running" }, watermark: 1 },
         { doc_key: "org_a:run_2", payload: { status: "queued" }, watermark: 2 }
       ])
-    })), { timeout: 30_000 })
+    })), { timeout: 90_000 })
 })

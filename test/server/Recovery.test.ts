@@ -108,7 +108,7 @@ describe.skipIf(!postgresAvailable)("recovery", () => {
         expect(client.documents.has("org_a:run_7")).toBe(false)
         expect(client.documents.has("org_b:run_1")).toBe(false)
       })),
-    { timeout: 90_000 }
+    { timeout: 270_000 }
   )
 
   it.live("deletes, filters and a journal reset, on the wire", () =>
@@ -168,5 +168,5 @@ describe.skipIf(!postgresAvailable)("recovery", () => {
         full_resync_required: true
       })
       expect(stale.response.stale_topics[0].epoch).not.toBe(epoch)
-    })), { timeout: 90_000 })
+    })), { timeout: 270_000 })
 })

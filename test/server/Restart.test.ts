@@ -60,6 +60,6 @@ describe.skipIf(!postgresAvailable)("resume after SIGKILL of the server", () => 
         expect(after.client.updates(runs).map((u) => u.payload)).toEqual(range(persisted + 1, 75).map((i) => ({ i })))
         expect(yield* stopServer(second.server)).toBe(0)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

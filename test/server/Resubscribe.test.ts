@@ -116,6 +116,6 @@ describe("re-subscribing", () => {
           Effect.withScheduler(new ShufflingScheduler(seed)),
           Effect.tapDefect(() => Effect.logError(`failed with seed ${seed}`))
         ), { discard: true }),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

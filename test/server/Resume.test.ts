@@ -72,7 +72,7 @@ describe.skipIf(!postgresAvailable)("resume after a disconnect", () => {
         // contents follow the watermarks: r<i> is watermark i
         expect(second.client.updates(runs).every((u) => u.doc_key === `r${u.watermark}`)).toBe(true)
         expect(second.client.errors).toEqual([])
-      })), { timeout: 60_000 })
+      })), { timeout: 180_000 })
   }
 
   it.live(
@@ -94,7 +94,7 @@ describe.skipIf(!postgresAvailable)("resume after a disconnect", () => {
         yield* client.waitForWatermark(runs, 5)
         expect(client.watermarks(runs)).toEqual([5])
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -144,6 +144,6 @@ describe.skipIf(!postgresAvailable)("resume after a disconnect", () => {
           .flatMap((f) => f[4].updates.map((u: any) => u.watermark))
         expect(last.at(-1)).toBe(total)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -69,7 +69,7 @@ describe.skipIf(!postgresAvailable)("stale cursors after retention", () => {
         yield* client.waitForWatermark(runs, 8)
         expect(client.watermarks(runs)).toEqual([6, 7, 8])
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -108,6 +108,6 @@ describe.skipIf(!postgresAvailable)("stale cursors after retention", () => {
         yield* client.waitForWatermark(runs, 5)
         expect(client.watermarks(runs)).toEqual([5])
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

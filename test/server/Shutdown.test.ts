@@ -56,7 +56,7 @@ describe.skipIf(!postgresAvailable)("shutdown", () => {
         // the one timing assertion of the suite: exiting within 5 s is part of the shutdown contract
         expect(elapsed).toBeLessThan(5000)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -91,6 +91,6 @@ describe.skipIf(!postgresAvailable)("shutdown", () => {
         // the shutdown contract: within 5 s, whatever the clients do
         expect(elapsed).toBeLessThan(5000)
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

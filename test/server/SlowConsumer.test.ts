@@ -100,7 +100,7 @@ describe.skipIf(!postgresAvailable)("slow consumers", () => {
       if (closed !== undefined) expect(closed.code).not.toBe(1000)
       else expect(slowWatermarks()).toEqual(range(1, count))
       expect(server.process.exitCode).toBe(null)
-    })), { timeout: 90_000 })
+    })), { timeout: 270_000 })
 
   it.live(
     "past KHALA_SLOW_CONSUMER_TIMEOUT the slow socket is closed with a resumable code and resumes gap-free",
@@ -142,6 +142,6 @@ describe.skipIf(!postgresAvailable)("slow consumers", () => {
         expect(again.watermarks(runs)).toEqual(range(persisted + 1, total))
         expect(server.process.exitCode).toBe(null)
       })),
-    { timeout: 90_000 }
+    { timeout: 270_000 }
   )
 })

@@ -172,7 +172,7 @@ describe.skipIf(!postgresAvailable)("traces", () => {
       expect(Metrics.notifySent.unsafeValue([]).count).toBeGreaterThanOrEqual(1)
       expect(Metrics.notifyReceived.unsafeValue([]).count).toBeGreaterThanOrEqual(1)
     })).pipe(Effect.withTracer(tracer))
-  }, 30_000)
+  }, 90_000)
 
   it.live("a caller's span decides whether a publish is traced; the sample ratio decides for the others", () => {
     const { ended, tracer } = memoryTracer()
@@ -227,5 +227,5 @@ describe.skipIf(!postgresAvailable)("traces", () => {
       // a shared commit of untraced publishes only makes no span
       expect(ended.filter((s) => s.name === "khala.group_commit")).toHaveLength(2)
     })).pipe(Effect.withTracer(tracer))
-  }, 30_000)
+  }, 90_000)
 })

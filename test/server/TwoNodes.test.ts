@@ -79,7 +79,7 @@ describe.skipIf(!postgresAvailable)("two nodes on one database", () => {
           expect(moved.errors.concat(onB.errors)).toEqual([])
           expect([nodeA.server.process.exitCode, nodeB.server.process.exitCode]).toEqual([null, null])
         })),
-      { timeout: 60_000 }
+      { timeout: 180_000 }
     )
   }
 })

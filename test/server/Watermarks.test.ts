@@ -93,6 +93,6 @@ describe.skipIf(!postgresAvailable)("reported watermarks", () => {
         expect(heartbeatFrames(raw.frames).length).toBeGreaterThan(0)
         expect(ahead).toEqual([])
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -17,7 +17,7 @@ const isDenseFrom = (from: number, watermarks: ReadonlyArray<number>) => waterma
 
 describe.each(providers)("concurrent publishers: $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
-    layer(provider.layer, { timeout: 120_000, excludeTestServices: true })((it) => {
+    layer(provider.layer, { timeout: 360_000, excludeTestServices: true })((it) => {
       it.effect(
         `${writers} writers on one topic with aborted transactions leave watermarks exactly 1..N (I2), and a reader ` +
           `never sees N+1 while N is invisible (I3)`,

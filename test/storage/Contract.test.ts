@@ -27,7 +27,7 @@ class Abort {
 
 describe.each(providers)("durable core contract: $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
-    layer(provider.layer, { timeout: 60_000, excludeTestServices: true })((it) => {
+    layer(provider.layer, { timeout: 180_000, excludeTestServices: true })((it) => {
       it.effect("appends dense watermarks and reads them back in order with payload and hash", () =>
         Effect.gen(function*() {
           const publisher = yield* Publisher

@@ -17,7 +17,7 @@ const remove = (topic: string, orgId: string, docKey: string, docVersion: number
 
 describe.each(providers)("documents contract: $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
-    layer(provider.layer, { timeout: 60_000, excludeTestServices: true })((it) => {
+    layer(provider.layer, { timeout: 180_000, excludeTestServices: true })((it) => {
       it.effect("another org cannot take over, overwrite or version-probe a document with the same key (I7)", () =>
         Effect.gen(function*() {
           const topic = "test.tenancy"

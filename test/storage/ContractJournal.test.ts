@@ -38,7 +38,7 @@ const readThrough = (topic: string, after: number, limit: number) =>
 
 describe.each(providers)("journal contract: $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
-    layer(provider.layer, { timeout: 60_000, excludeTestServices: true })((it) => {
+    layer(provider.layer, { timeout: 180_000, excludeTestServices: true })((it) => {
       it.effect("a hole longer than a page is stepped over: a reader reaches the head and gets every row after it", () =>
         Effect.gen(function*() {
           const topic = "test.holes"

@@ -105,7 +105,7 @@ const check = (writers: ReadonlyArray<ReadonlyArray<Step>>) =>
 
 describe.each(providers)("publish/abort interleavings (property): $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
-    layer(provider.layer, { timeout: 120_000, excludeTestServices: true })((it) => {
+    layer(provider.layer, { timeout: 360_000, excludeTestServices: true })((it) => {
       it.effect("any interleaving keeps I2, I3 and I6", () =>
         Effect.gen(function*() {
           const runtime = yield* Effect.runtime<Services>()
@@ -115,7 +115,7 @@ describe.each(providers)("publish/abort interleavings (property): $name", (provi
               { numRuns: 40 }
             )
           )
-        }), { timeout: 120_000 })
+        }), { timeout: 360_000 })
     })
   })
 })

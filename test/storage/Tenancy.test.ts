@@ -25,7 +25,7 @@ const change = fc.record({
 
 describe.each(providers)("two orgs sharing document keys (property): $name", (provider) => {
   describe.skipIf(!provider.available)("", () => {
-    layer(provider.layer, { timeout: 120_000, excludeTestServices: true })((it) => {
+    layer(provider.layer, { timeout: 360_000, excludeTestServices: true })((it) => {
       it.effect("each org's outcomes, documents and journal rows are what its own changes alone make them (I7)", () =>
         Effect.gen(function*() {
           const runtime = yield* Effect.runtime<Publisher | Documents | Journal | Sequencer>()

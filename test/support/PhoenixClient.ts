@@ -149,7 +149,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<SyncClient, Erro
         join: (timeoutMs = 10_000) => pushReply(channel.join(timeoutMs)),
         push: (event, payload, timeoutMs = 10_000) => pushReply(channel.push(event, payload, timeoutMs)),
         subscribe: (payload) => pushReply(channel.push("sync:subscribe", payload, 10_000)),
-        heartbeat: Effect.suspend(() => pushReply(channel.push("sync:heartbeat", {}, 10_000))),
+        heartbeat: Effect.suspend(() => pushReply(channel.push("sync:heartbeat", {}, 30_000))),
         updates,
         watermarks: (topic) => updates(topic).map((u) => u.watermark),
         persisted,

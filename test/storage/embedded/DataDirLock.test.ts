@@ -49,7 +49,7 @@ describe("the embedded database's data directory lock", () => {
     const generation = DataDirLock.acquire(dir)
     expect(() => DataDirLock.acquire(dir)).toThrow(DataDirLock.InUse)
     DataDirLock.release(dir, generation)
-  }, 30_000)
+  }, 90_000)
 
   it("of several processes taking over a dead owner's lock at once, exactly one wins", async () => {
     for (let round = 0; round < 2; round++) {
@@ -59,5 +59,5 @@ describe("the embedded database's data directory lock", () => {
       expect(results.filter((r) => r === "won")).toHaveLength(1)
       expect(results.filter((r) => r === "refused")).toHaveLength(4)
     }
-  }, 60_000)
+  }, 180_000)
 })

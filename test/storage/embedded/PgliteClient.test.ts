@@ -4,7 +4,7 @@ import { Deferred, Effect, Exit, Fiber } from "effect"
 import * as EmbeddedPostgres from "../../../src/storage/embedded/EmbeddedPostgres.js"
 
 describe("PGlite client (embedded database)", () => {
-  layer(EmbeddedPostgres.layerInMemory, { excludeTestServices: true, timeout: 60_000 })((it) => {
+  layer(EmbeddedPostgres.layerInMemory, { excludeTestServices: true, timeout: 180_000 })((it) => {
     it.effect("a transaction has the session to itself: other statements wait until it ends", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

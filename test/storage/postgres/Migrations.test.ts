@@ -30,6 +30,6 @@ describe.skipIf(!postgresAvailable)("migration progress", () => {
         expect(yield* migrateWith({ onProgress: record })).toEqual([])
         expect(steps).toEqual(["locking"])
       }).pipe(Effect.provide(layerTestDatabase()), Effect.orDie),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

@@ -40,6 +40,6 @@ describe.skipIf(!postgresAvailable)("outbox store on a shared Postgres", () => {
           Option.some(3)
         )
       })),
-    { timeout: 30_000 }
+    { timeout: 90_000 }
   )
 })

@@ -84,7 +84,7 @@ describe.skipIf(!postgresAvailable)("the Postgres pool, interrupted", () => {
           expect(yield* backends(sql, database)).toBeLessThanOrEqual(maxConnections)
         })
       ),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -123,7 +123,7 @@ describe.skipIf(!postgresAvailable)("the Postgres pool, interrupted", () => {
           expect(cancels).toBe(0)
         })
       ),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live(
@@ -143,6 +143,6 @@ describe.skipIf(!postgresAvailable)("the Postgres pool, interrupted", () => {
           expect(yield* backends(sql, database)).toBeLessThanOrEqual(maxConnections)
         })
       ),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 })

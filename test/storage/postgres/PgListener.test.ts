@@ -56,6 +56,6 @@ describe.skipIf(!postgresAvailable)("the listen connection", () => {
         yield* notify(url, "after the reconnect")
         expect(yield* Deferred.await(received).pipe(Effect.timeout("10 seconds"))).toBe("after the reconnect")
       })),
-    { timeout: 30_000 }
+    { timeout: 90_000 }
   )
 })

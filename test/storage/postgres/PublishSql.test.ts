@@ -11,7 +11,7 @@ const sqlState = (error: unknown) => ((error as { cause?: { code?: string } }).c
 const migrated = KhalaPg.layer().pipe(Layer.provideMerge(layerTestDatabase()), Layer.orDie)
 
 describe.skipIf(!postgresAvailable)("khala.publish from plain SQL", () => {
-  layer(migrated, { excludeTestServices: true, timeout: 60_000 })((it) => {
+  layer(migrated, { excludeTestServices: true, timeout: 180_000 })((it) => {
     it.effect("returns the watermark, or NULL when the version is not newer", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

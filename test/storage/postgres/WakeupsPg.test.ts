@@ -56,7 +56,7 @@ describe.skipIf(!postgresAvailable)("wake-ups across processes", () => {
         yield* publish("second")
         expect((yield* next).updates.map((u) => u.docKey)).toEqual(["second"])
       })),
-    { timeout: 60_000 }
+    { timeout: 180_000 }
   )
 
   it.live("with NOTIFY turned off, the poll alone delivers everything", () =>
@@ -88,5 +88,5 @@ describe.skipIf(!postgresAvailable)("wake-ups across processes", () => {
         sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
           where application_name = 'khala-listen' and datname = current_database()`).pipe(Effect.provide(writer))
       expect(listeners[0]!.n).toBe(0)
-    })), { timeout: 60_000 })
+    })), { timeout: 180_000 })
 })
