@@ -57,10 +57,14 @@ const get = (url: string) =>
 /** GET a URL: status and body, or a failure when nothing answers. */
 export const httpGet = get
 
-/** Starts `khala serve` and waits until `/healthz` answers; the scope kills it if it still runs. */
-export const startServer = (env: Record<string, string>) =>
+/** Another process took the port between `freePort` and the server's listen. */
+class PortTaken {
+  readonly _tag = "PortTaken"
+}
+
+const startOnce = (env: Record<string, string>) =>
   Effect.gen(function*() {
-    const port = yield* freePort
+    const port = env["KHALA_PORT"] === undefined ? yield* freePort : Number(env["KHALA_PORT"])
     let output = ""
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
@@ -80,16 +84,40 @@ export const startServer = (env: Record<string, string>) =>
       output: () => output,
       url: (path) => `http://127.0.0.1:${port}${path}`
     }
-    yield* get(server.url("/healthz")).pipe(
+    // Ours is the server that answers once it says it listens on the port and still runs: tests start servers in
+    // parallel, and a port taken by another between `freePort` and the listen is answered by that other server.
+    const exited = Effect.suspend(() =>
+      child.exitCode !== null || child.signalCode !== null
+        ? output.includes("EADDRINUSE") || output.includes("in use") ? Effect.fail(new PortTaken()) : Effect.die(
+          new Error(`khala serve exited at start:\n${output}`)
+        )
+        : Effect.void
+    )
+    yield* Effect.zipRight(exited, get(server.url("/healthz"))).pipe(
       // a probe that hangs is given up and tried again
       Effect.timeout("3 seconds"),
-      Effect.filterOrFail((r) => r.status === 200),
-      Effect.retry(Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(300))),
-      Effect.catchAll(() => Effect.fail(new Error(`khala serve did not start:\n${output}`))),
-      Effect.orDie
+      Effect.filterOrFail((r) => r.status === 200 && output.includes(`:${port}`)),
+      Effect.zipLeft(exited),
+      Effect.retry({
+        schedule: Schedule.intersect(Schedule.spaced("100 millis"), Schedule.recurs(300)),
+        while: (error) => !(error instanceof PortTaken)
+      }),
+      Effect.catchAll((error) =>
+        error instanceof PortTaken ? Effect.fail(error) : Effect.die(new Error(`khala serve did not start:\n${output}`))
+      )
     )
     return server
   })
+
+/**
+ * Starts `khala serve` and waits until it answers `/healthz`, on a port of its own (started again on another when
+ * the port it was given was taken meanwhile); the scope kills it if it still runs.
+ */
+export const startServer = (env: Record<string, string>) =>
+  startOnce(env).pipe(
+    Effect.retry({ times: env["KHALA_PORT"] === undefined ? 3 : 0 }),
+    Effect.orDie
+  )
 
 /** Sends a signal and waits for the process to exit: its exit code, or the signal that ended it. */
 export const stopServer = (server: Server, signal: NodeJS.Signals = "SIGTERM") =>
