@@ -23,6 +23,7 @@ import type { Principal } from "../services/TokenVerifier.js"
 import { TokenSigner, TokenVerifier, Unauthorized } from "../services/TokenVerifier.js"
 import type { JwksSource, SigningKey } from "./JwksKeys.js"
 import { asymmetricAlgorithms, keyLookup, KeysUnavailable, validateKeySet } from "./JwksKeys.js"
+import * as VerifiedTokens from "./VerifiedTokens.js"
 
 /** One HS256 key of the keyring: tokens name it in their `kid` header. */
 export interface HmacKey {
@@ -268,14 +269,14 @@ export const make = (
   ...makeSigner(Arr.headNonEmpty(keys), options)
 })
 
-/** `TokenVerifier` and `TokenSigner` over a fixed keyring (see `make`). */
+/** `TokenVerifier` (remembering accepted tokens: `VerifiedTokens`) and `TokenSigner` over a fixed keyring (see `make`). */
 export const layer = (
   keys: Arr.NonEmptyReadonlyArray<HmacKey>,
   options: VerifyOptions = {}
 ): Layer.Layer<TokenVerifier | TokenSigner> => {
   const service = make(keys, options)
   return Layer.merge(
-    Layer.succeed(TokenVerifier, { verify: service.verify }),
+    Layer.effect(TokenVerifier, VerifiedTokens.cached({ verify: service.verify })),
     Layer.succeed(TokenSigner, { sign: service.sign })
   )
 }
@@ -489,7 +490,7 @@ export const layerConfig: Layer.Layer<TokenVerifier | TokenSigner, ConfigError.C
     if (jwks !== undefined) {
       for (const key of config.keys) yield* weakKeyWarning(key)
       return Layer.merge(
-        Layer.succeed(TokenVerifier, makeVerifier({ hmac: config.keys, jwks }, options)),
+        Layer.effect(TokenVerifier, VerifiedTokens.cached(makeVerifier({ hmac: config.keys, jwks }, options))),
         Layer.succeed(
           TokenSigner,
           Arr.isNonEmptyReadonlyArray(config.keys) ? makeSigner(Arr.headNonEmpty(config.keys), options) : noSigner

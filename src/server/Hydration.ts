@@ -9,11 +9,12 @@ import { Effect, Either, Option, Schema } from "effect"
 import type { Catalog, TopicInfo } from "../protocol/TopicCatalog.js"
 import { TopicCatalog } from "../protocol/TopicCatalog.js"
 import { defaultMaxPayloadBytes } from "../protocol/UpdateBatch.js"
-import type { Document, ListedDocument } from "../services/Documents.js"
+import type { Document, ListedDocument, ListOptions } from "../services/Documents.js"
 import { Documents } from "../services/Documents.js"
 import type { Revocations } from "../services/Revocations.js"
 import type { Principal, TokenVerifier } from "../services/TokenVerifier.js"
 import * as Authorize from "./Authorize.js"
+import { ListingReadahead } from "./ListingReadahead.js"
 import { ServerConfig } from "./ServerConfig.js"
 import * as TopicAccess from "./TopicAccess.js"
 
@@ -67,31 +68,21 @@ const documentJson = (document: Document): typeof DocumentJson.Type => ({
 /**
  * A listing's answer: `envelope` (a JSON object) with its `documents`, each as `DocumentJson` with its payload's JSON
  * text spliced in as stored. A page holds up to a thousand documents: parsing each payload only to serialize it
- * again, or joining the page into one string to encode after, cost more than reading the page, so the parts are
- * encoded straight into one buffer.
+ * again cost more than reading the page, and so did writing the parts into a buffer one by one; one string per
+ * document, joined once and encoded once, costs least.
  */
 const listingBody = (envelope: string, documents: ReadonlyArray<ListedDocument>): Uint8Array => {
-  // UTF-8 takes at most 3 bytes per UTF-16 unit; JSON.stringify of a key at most 6 units per unit
-  let capacity = envelope.length * 3 + 32
-  for (const d of documents) capacity += 3 * (d.payloadJson?.length ?? 4) + 18 * d.docKey.length + 256
-  const body = Buffer.allocUnsafe(capacity)
+  const parts = new Array<string>(documents.length + 2)
   // the envelope without its closing brace, then the documents as its last member
-  let at = body.write(envelope.slice(0, -1), 0)
-  at += body.write(`,"documents":[`, at, "latin1")
+  parts[0] = `${envelope.slice(0, -1)},"documents":[`
   for (let i = 0; i < documents.length; i++) {
     const d = documents[i]!
-    at += body.write(i === 0 ? `{"doc_key":` : `,{"doc_key":`, at, "latin1")
-    at += body.write(JSON.stringify(d.docKey), at)
-    at += body.write(`,"doc_version":${d.docVersion},"payload":`, at, "latin1")
-    at += body.write(d.payloadJson ?? "null", at)
-    at += body.write(
-      `,"payload_hash":${JSON.stringify(d.payloadHash)},"watermark":${d.watermark},"deleted":false,` +
-        `"hydration_required":${d.payloadJson === undefined}}`,
-      at
-    )
+    parts[i + 1] = `${i === 0 ? "" : ","}{"doc_key":${JSON.stringify(d.docKey)},"doc_version":${d.docVersion},` +
+      `"payload":${d.payloadJson ?? "null"},"payload_hash":${JSON.stringify(d.payloadHash)},` +
+      `"watermark":${d.watermark},"deleted":false,"hydration_required":${d.payloadJson === undefined}}`
   }
-  at += body.write("]}", at, "latin1")
-  return body.subarray(0, at)
+  parts[documents.length + 1] = "]}"
+  return Buffer.from(parts.join(""))
 }
 
 /**
@@ -181,16 +172,20 @@ const list = (topic: TopicInfo, principal: Principal, search: URLSearchParams, s
     if (cursor !== undefined && query.right.doc_key_prefix !== undefined && query.right.doc_key_prefix !== cursor.p) {
       return yield* refused(400, "bad_subscription", "doc_key_prefix differs from the listing's")
     }
-    const page = yield* Effect.flatMap(Documents, (documents) =>
-      documents.list({
-        topic: topic.wireName,
-        orgId: principal.orgId,
-        docKeyPrefix: prefix,
-        afterKey: cursor?.k,
-        limit,
-        maxBytes: settings.maxPageBytes,
-        maxPayloadBytes: settings.maxPayloadBytes
-      })).pipe(storageFailed)
+    const options: ListOptions = {
+      topic: topic.wireName,
+      orgId: principal.orgId,
+      docKeyPrefix: prefix,
+      afterKey: cursor?.k,
+      limit,
+      maxBytes: settings.maxPageBytes,
+      maxPayloadBytes: settings.maxPayloadBytes
+    }
+    const readahead = yield* ListingReadahead
+    // a first page is read when asked for; a later one may have been read ahead, after the first
+    const page = yield* (cursor === undefined ?
+      Effect.flatMap(Documents, (documents) => documents.list(options))
+      : readahead.page(options)).pipe(storageFailed)
     // A reset between pages renumbers the journal: the listing must start over (protocol.md §7).
     if (cursor !== undefined && cursor.e !== page.epoch) {
       return yield* refused(400, "stale_cursor", "the topic's journal was reset while listing; list again", {
@@ -198,6 +193,7 @@ const list = (topic: TopicInfo, principal: Principal, search: URLSearchParams, s
         full_resync_required: true
       })
     }
+    if (Option.isSome(page.nextKey)) yield* readahead.readAhead({ ...options, afterKey: page.nextKey.value })
     // Every page reports the first page's snapshot: documents listed later are at their version then or newer,
     // and resuming from it replays everything since (protocol.md §6).
     const snapshot = cursor?.w ?? page.watermark
@@ -295,7 +291,7 @@ const corsHeaders = (settings: HydrationSettings, origin: string | undefined): R
 /** The hydration routes, answering browsers of the configured origins (CORS, preflight included). */
 export const router: HttpRouter.HttpRouter<
   never,
-  ServerConfig | TokenVerifier | Revocations | TopicCatalog | Documents
+  ServerConfig | TokenVerifier | Revocations | TopicCatalog | Documents | ListingReadahead
 > = (() => {
   const handler = Effect.gen(function*() {
     const config = yield* ServerConfig

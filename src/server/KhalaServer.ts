@@ -24,6 +24,7 @@ import * as Tracing from "../services/Tracing.js"
 import * as Drain from "./Drain.js"
 import * as Health from "./Health.js"
 import * as Hydration from "./Hydration.js"
+import * as ListingReadahead from "./ListingReadahead.js"
 import * as Metrics from "./Metrics.js"
 import * as NodeStatus from "./NodeStatus.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -36,8 +37,10 @@ export const socketRouter: HttpRouter.HttpRouter<never, SyncSocket.SyncSocket> =
 )
 
 /** The socket and hydration over HTTP (`/sync/v1/topics/{topic}/documents…`): everything clients use. */
-export const syncRouter: HttpRouter.HttpRouter<never, SyncSocket.SyncSocket | ServerConfig.ServerConfig | Services> =
-  socketRouter.pipe(HttpRouter.concat(Hydration.router))
+export const syncRouter: HttpRouter.HttpRouter<
+  never,
+  SyncSocket.SyncSocket | ServerConfig.ServerConfig | ListingReadahead.ListingReadahead | Services
+> = socketRouter.pipe(HttpRouter.concat(Hydration.router))
 
 /**
  * `syncRouter`, with `GET /healthz`, `GET /readyz` (ready when the node takes sockets and its database answers),
@@ -47,6 +50,7 @@ export const router: HttpRouter.HttpRouter<
   never,
   | SyncSocket.SyncSocket
   | ServerConfig.ServerConfig
+  | ListingReadahead.ListingReadahead
   | Services
   | SqlClient.SqlClient
   | Drain.Drain
@@ -63,8 +67,8 @@ export const router: HttpRouter.HttpRouter<
 export type Services = TokenVerifier | Revocations | TopicCatalog | Hub | Sequencer | Documents
 
 /**
- * The socket endpoint with the given settings (over the defaults), the settings for the other routes, the node's
- * `Drain` (a runtime that mounts `router` on its own server runs `Drain.run` before that server stops), its
+ * The socket endpoint with the given settings (over the defaults), the settings for the other routes, hydration's
+ * reading ahead, the node's `Drain` (a runtime that mounts `router` on its own server runs `Drain.run` before that server stops), its
  * readiness, the count of its subscribers and the exporter of `/metrics`.
  */
 export const layerSocket = (
@@ -72,6 +76,7 @@ export const layerSocket = (
 ): Layer.Layer<
   | SyncSocket.SyncSocket
   | ServerConfig.ServerConfig
+  | ListingReadahead.ListingReadahead
   | Drain.Drain
   | Health.Readiness
   | Metrics.MetricsExporter
@@ -79,7 +84,7 @@ export const layerSocket = (
   ServerConfig.ServerConfigError,
   Services
 > =>
-  Layer.mergeAll(SyncSocket.layer, Health.layerReadiness, Metrics.layer).pipe(
+  Layer.mergeAll(SyncSocket.layer, ListingReadahead.layer, Health.layerReadiness, Metrics.layer).pipe(
     Layer.provideMerge(Layer.merge(Drain.layer, Subscribers.layer)),
     Layer.provideMerge(ServerConfig.layer(settings))
   )

@@ -15,6 +15,7 @@ import type { KhalaServices } from "../../src/layers/Core.js"
 import * as KhalaPg from "../../src/layers/KhalaPg.js"
 import type { TopicCatalog } from "../../src/protocol/TopicCatalog.js"
 import * as Hydration from "../../src/server/Hydration.js"
+import * as ListingReadahead from "../../src/server/ListingReadahead.js"
 import type { ServerSettings } from "../../src/server/ServerConfig.js"
 import * as ServerConfig from "../../src/server/ServerConfig.js"
 import { HeadSignals } from "../../src/services/HeadSignals.js"
@@ -59,7 +60,8 @@ const serve = (settings: Partial<ServerSettings> = {}) =>
     const server = createServer()
     yield* Layer.build(
       HttpServer.serve(Hydration.router).pipe(
-        Layer.provide(ServerConfig.layer(settings)),
+        Layer.provide(ListingReadahead.layer),
+        Layer.provideMerge(ServerConfig.layer(settings)),
         Layer.provide(NodeHttpServer.layer(() => server, { host: "127.0.0.1", port: 0 }))
       )
     ).pipe(Effect.orDie)

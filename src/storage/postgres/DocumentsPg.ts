@@ -7,7 +7,7 @@ import { Documents } from "../../services/Documents.js"
 import { defaultReadMaxBytes } from "../../services/Journal.js"
 import { UnknownTopic } from "../../services/Topic.js"
 import { mapStorageError } from "./PgErrors.js"
-import { DocumentFromSql, Int8, listedRows, toDocument } from "./PgRows.js"
+import { DocumentFromSql, Int8, listingRows, toDocument } from "./PgRows.js"
 import { decodeRows } from "./SqlDecode.js"
 
 // The topic's position; the document columns are null when nothing matched.
@@ -55,62 +55,45 @@ export const make = Effect.gen(function*() {
   // because a publish writes its document and advances the head in the same commit (every row repeats it). The page
   // is cut in bytes by a running sum over at most `limit + 1` rows: a row past the budget comes without its payload
   // and says it does not fit, and a document over the per-document limit counts nothing (it is listed without its
-  // payload). A CTE read twice and a sorted union cost half again as much as this one pass.
+  // payload).
   const list = (options: ListOptions) => {
     const maxBytes = options.maxBytes ?? defaultReadMaxBytes
     const maxPayloadBytes = options.maxPayloadBytes ?? defaultMaxPayloadBytes
     const limit = options.limit
-    return Effect.zipRight(
-      checkLimit(limit),
-      sql`
-        select s.next_watermark as head, s.epoch, p.fits, p.doc_key, p.doc_version, p.watermark, p.payload_hash,
-               p.payload_bytes,
-               case when p.fits and p.payload_bytes <= ${maxPayloadBytes} then p.payload::text end as payload
-          from khala.sync_topic_sequences s
-          left join lateral (
-            select l.doc_key, l.doc_version, l.watermark, encode(l.payload_hash, 'hex') as payload_hash,
-                   l.payload_bytes, l.payload,
-                   sum(l.counted) over (order by l.doc_key) - l.counted < ${maxBytes} as fits
-              from (
-                select d.doc_key, d.doc_version, d.watermark, d.payload_hash, d.payload_bytes, d.payload,
-                       case when d.payload_bytes > ${maxPayloadBytes} then 0 else d.payload_bytes end as counted
-                  from khala.sync_documents d
-                 where d.topic = s.topic and d.org_id = ${options.orgId} and not d.deleted
-                   and d.doc_key > ${options.afterKey ?? ""}
-                   ${
-        options.docKeyPrefix === undefined ? sql`` : sql`and d.doc_key like ${likePrefix(options.docKeyPrefix)}`
-      }
-                 order by d.doc_key
-                 limit ${limit + 1}
-              ) l
-          ) p on true
-         where s.topic = ${options.topic}
-         order by p.doc_key
-      `
-    ).pipe(
-      mapStorageError,
-      Effect.flatMap((rows) =>
-        Effect.gen(function*() {
-          // every row repeats the topic's head: the first one tells it
-          const head = (yield* decodeHeads(rows.slice(0, 1)))[0]
-          if (head === undefined) return yield* new UnknownTopic({ topic: options.topic })
-          if (head.doc_key === null) {
-            return { documents: [], watermark: head.head, epoch: head.epoch, nextKey: Option.none() }
-          }
-          let fitting = 0
-          while (fitting < rows.length && fitting < limit && rows[fitting]!["fits"] === true) fitting++
-          const listed = yield* listedRows(rows.slice(0, fitting))
-          return {
-            documents: listed,
-            watermark: head.head,
-            epoch: head.epoch,
-            nextKey: listed.length > 0 && rows.length > listed.length
-              ? Option.some(listed[listed.length - 1]!.docKey)
-              : Option.none()
-          }
-        })
-      )
-    )
+    const counted = sql`case when d.payload_bytes > ${maxPayloadBytes} then 0 else d.payload_bytes end`
+    const rows = sql`
+      select d.doc_key, d.doc_version, d.watermark, d.payload_hash, d.payload_bytes, d.payload,
+             sum(${counted}) over (order by d.doc_key rows unbounded preceding) - ${counted} < ${maxBytes} as fits
+        from khala.sync_documents d
+       where d.topic = ${options.topic} and d.org_id = ${options.orgId} and not d.deleted
+         and d.doc_key > ${options.afterKey ?? ""}
+         ${options.docKeyPrefix === undefined ? sql`` : sql`and d.doc_key like ${likePrefix(options.docKeyPrefix)}`}
+       order by d.doc_key
+       limit ${limit + 1}`
+    const listedColumns = sql`l.fits, l.doc_key, l.doc_version, l.watermark, encode(l.payload_hash, 'hex'),
+      l.payload_bytes, case when l.fits and l.payload_bytes <= ${maxPayloadBytes} then l.payload::text end`
+    // The head as a scalar beside rows already in key order costs no sort; with no rows it says nothing, and a
+    // join that keeps the topic's row when none matches (and so must sort) tells the head of that same snapshot.
+    const page = sql`
+      select (select s.next_watermark from khala.sync_topic_sequences s where s.topic = ${options.topic}),
+             (select s.epoch from khala.sync_topic_sequences s where s.topic = ${options.topic}),
+             ${listedColumns}
+        from (${rows}) l
+       order by l.doc_key`.values
+    const emptyPage = sql`
+      select s.next_watermark, s.epoch, ${listedColumns}
+        from khala.sync_topic_sequences s
+        left join lateral (${rows}) l on true
+       where s.topic = ${options.topic}
+       order by l.doc_key`.values
+    return Effect.gen(function*() {
+      yield* checkLimit(limit)
+      let values = yield* mapStorageError(page)
+      if (values.length === 0) values = yield* mapStorageError(emptyPage)
+      const read = yield* listingRows(values, limit)
+      if (read === undefined) return yield* new UnknownTopic({ topic: options.topic })
+      return read
+    })
   }
 
   return Documents.of({

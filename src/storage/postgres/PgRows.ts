@@ -1,7 +1,7 @@
-import { Effect, Schema } from "effect"
-import type { Document, ListedDocument } from "../../services/Documents.js"
+import { Effect, Option, ParseResult, Schema } from "effect"
+import type { Document, DocumentPage, ListedDocument } from "../../services/Documents.js"
 import type { JournalRow } from "../../services/Journal.js"
-import type { StorageError } from "../../services/StorageError.js"
+import { StorageError } from "../../services/StorageError.js"
 import { decodeRows } from "./SqlDecode.js"
 
 /**
@@ -101,48 +101,106 @@ export const toListed = (row: typeof ListedFromSql.Type): ListedDocument => ({
   watermark: row.watermark
 })
 
-/** An int8 as `pg` gives it (a string of digits) or as an int4 (a number), when it is a safe integer. */
+/** An int8 as `pg` gives it (a string of digits), as an int4 (a number) or a bigint, when it is a safe integer. */
 const plainInt8 = (value: unknown): number | undefined => {
-  const n = typeof value === "number" ? value : typeof value === "string" && /^-?\d+$/.test(value) ? Number(value) : NaN
+  const n = typeof value === "number"
+    ? value
+    : typeof value === "string" && /^-?\d+$/.test(value)
+    ? Number(value)
+    : typeof value === "bigint"
+    ? Number(value)
+    : NaN
   return Number.isSafeInteger(n) ? n : undefined
 }
 
-/** What `ListedFromSql` decodes the row to, for rows of the shapes `pg` gives; `undefined` for any other. */
-const plainListed = (row: Record<string, unknown>): ListedDocument | undefined => {
-  const { doc_key, payload, payload_hash } = row
-  const docVersion = plainInt8(row["doc_version"])
-  const watermark = plainInt8(row["watermark"])
-  const payloadBytes = plainInt8(row["payload_bytes"])
+/**
+ * The values of a listing's row, in this order: the topic's head and epoch (null when the topic is unknown), then
+ * whether the row fits the page, and the document (all null when the page is empty).
+ */
+export type ListingRow = readonly [
+  head: unknown,
+  epoch: unknown,
+  fits: unknown,
+  docKey: unknown,
+  docVersion: unknown,
+  watermark: unknown,
+  payloadHash: unknown,
+  payloadBytes: unknown,
+  payload: unknown
+]
+
+const ListingHeadFromSql = Schema.Struct({ head: Int8, epoch: Schema.String })
+
+/** What `ListedFromSql` decodes the row's document to, for rows of the shapes `pg` gives; `undefined` for any other. */
+const plainListed = (row: ListingRow): ListedDocument | undefined => {
+  const [, , , docKey, , , payloadHash, , payload] = row
+  const docVersion = plainInt8(row[4])
+  const watermark = plainInt8(row[5])
+  const payloadBytes = plainInt8(row[7])
   if (
-    typeof doc_key !== "string" || typeof payload_hash !== "string" ||
+    typeof docKey !== "string" || typeof payloadHash !== "string" ||
     (payload !== null && typeof payload !== "string") ||
     docVersion === undefined || watermark === undefined || payloadBytes === undefined
   ) return undefined
   return {
-    docKey: doc_key,
+    docKey,
     docVersion,
     payloadJson: payload ?? undefined,
-    payloadHash: `sha256:${payload_hash}`,
+    payloadHash: `sha256:${payloadHash}`,
     payloadBytes,
     watermark
   }
 }
 
+const decodeHead = Schema.decodeUnknown(ListingHeadFromSql)
 const decodeListed = decodeRows(ListedFromSql)
 
+const asRecord = (row: ListingRow) => ({
+  doc_key: row[3],
+  doc_version: row[4],
+  watermark: row[5],
+  payload_hash: row[6],
+  payload_bytes: row[7],
+  payload: row[8]
+})
+
 /**
- * A listing's rows as documents. Decoding a thousand rows through the schema costs more than reading them from the
- * database, so rows of the shapes `pg` gives are read by `plainListed`; any other page (another driver's int8 as a
- * bigint, or a row that is wrong) goes through the schema, which decodes it or says what is wrong.
+ * A listing page from its rows (`ListingRow`): at most `limit` documents, up to the first that does not fit; its
+ * head and epoch; and the key to list after when more follow. `undefined` when the topic is unknown. Decoding a
+ * thousand rows through the schema costs more than reading them from the database, so rows of the shapes `pg`
+ * gives are read by hand; any other page (another driver's int8 as a bigint, or a row that is wrong) goes through
+ * the schema, which decodes it or says what is wrong.
  */
-export const listedRows = (
-  rows: ReadonlyArray<Record<string, unknown>>
-): Effect.Effect<ReadonlyArray<ListedDocument>, StorageError> => {
-  const listed: Array<ListedDocument> = []
-  for (const row of rows) {
-    const document = plainListed(row)
-    if (document === undefined) return Effect.map(decodeListed(rows), (decoded) => decoded.map(toListed))
-    listed.push(document)
-  }
-  return Effect.succeed(listed)
-}
+export const listingRows = (
+  rows: ReadonlyArray<ReadonlyArray<unknown>>,
+  limit: number
+): Effect.Effect<DocumentPage | undefined, StorageError> =>
+  Effect.gen(function*() {
+    const first = rows[0] as ListingRow | undefined
+    if (first === undefined || first[0] === null) return undefined
+    const head = yield* Effect.mapError(
+      decodeHead({ head: first[0], epoch: first[1] }),
+      (error) =>
+        new StorageError({
+          message: `unexpected row from the database: ${ParseResult.TreeFormatter.formatErrorSync(error)}`
+        })
+    )
+    let fitting = 0
+    while (fitting < rows.length && fitting < limit && rows[fitting]![2] === true) fitting++
+    const page = (rows as ReadonlyArray<ListingRow>).slice(0, fitting)
+    let documents: Array<ListedDocument> = []
+    for (const row of page) {
+      const document = plainListed(row)
+      if (document === undefined) {
+        documents = (yield* decodeListed(page.map(asRecord))).map(toListed)
+        break
+      }
+      documents.push(document)
+    }
+    return {
+      documents,
+      watermark: head.head,
+      epoch: head.epoch,
+      nextKey: fitting > 0 && rows.length > fitting ? Option.some(documents[fitting - 1]!.docKey) : Option.none()
+    }
+  })
