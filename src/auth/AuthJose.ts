@@ -269,7 +269,10 @@ export const make = (
   ...makeSigner(Arr.headNonEmpty(keys), options)
 })
 
-/** `TokenVerifier` (remembering accepted tokens: `VerifiedTokens`) and `TokenSigner` over a fixed keyring (see `make`). */
+/**
+ * `TokenVerifier` (remembering the tokens it accepted: `VerifiedTokens`) and `TokenSigner` over a fixed keyring (see
+ * `make`).
+ */
 export const layer = (
   keys: Arr.NonEmptyReadonlyArray<HmacKey>,
   options: VerifyOptions = {}
@@ -480,7 +483,8 @@ export const verifyOptionsOf = (config: Config.Config.Success<typeof AuthConfig>
  * `TokenVerifier` and `TokenSigner` from the environment (`AuthConfig`). Without keys, the development key in
  * `KHALA_DATA_DIR` (kept with the embedded database it protects, so that `khala serve` accepts what `khala token`
  * prints) is used only when asked for (`KHALA_AUTH_DEV_KEY=true`), or on the embedded database outside production;
- * otherwise no keys is a configuration error, never a silent default.
+ * otherwise no keys is a configuration error, never a silent default. The verifier remembers the tokens it accepted
+ * (`VerifiedTokens`).
  */
 export const layerConfig: Layer.Layer<TokenVerifier | TokenSigner, ConfigError.ConfigError | AuthConfigError> = Layer
   .unwrapEffect(Effect.gen(function*() {

@@ -68,8 +68,8 @@ export type Services = TokenVerifier | Revocations | TopicCatalog | Hub | Sequen
 
 /**
  * The socket endpoint with the given settings (over the defaults), the settings for the other routes, hydration's
- * reading ahead, the node's `Drain` (a runtime that mounts `router` on its own server runs `Drain.run` before that server stops), its
- * readiness, the count of its subscribers and the exporter of `/metrics`.
+ * reading ahead, the node's `Drain` (a runtime that mounts `router` on its own server runs `Drain.run` before that
+ * server stops), its readiness, the count of its subscribers and the exporter of `/metrics`.
  */
 export const layerSocket = (
   settings: Partial<ServerConfig.ServerSettings> = {}

@@ -85,7 +85,7 @@ export const make = Effect.gen(function*() {
   return ListingReadahead.of({ page, readAhead })
 })
 
-/** Reading ahead within the server's page limit (`ServerConfig.hydrationPageBytes`); none when one page is over budget. */
+/** Reading ahead, pages counted at `ServerConfig.hydrationPageBytes`: none when one page is over the budget. */
 export const layer: Layer.Layer<ListingReadahead, never, Documents | ServerConfig> = Layer.scoped(
   ListingReadahead,
   make

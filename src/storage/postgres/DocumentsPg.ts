@@ -72,8 +72,9 @@ export const make = Effect.gen(function*() {
        limit ${limit + 1}`
     const listedColumns = sql`l.fits, l.doc_key, l.doc_version, l.watermark, encode(l.payload_hash, 'hex'),
       l.payload_bytes, case when l.fits and l.payload_bytes <= ${maxPayloadBytes} then l.payload::text end`
-    // The head as a scalar beside rows already in key order costs no sort; with no rows it says nothing, and a
-    // join that keeps the topic's row when none matches (and so must sort) tells the head of that same snapshot.
+    // The head as a scalar beside rows already in key order costs no sort. An empty page has no row to carry it:
+    // then a join that keeps the topic's row when no document matches (and so must sort, which costs nothing on an
+    // empty page) reads the head and the page again, in one snapshot of their own.
     const page = sql`
       select (select s.next_watermark from khala.sync_topic_sequences s where s.topic = ${options.topic}),
              (select s.epoch from khala.sync_topic_sequences s where s.topic = ${options.topic}),

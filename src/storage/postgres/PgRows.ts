@@ -1,7 +1,7 @@
-import { Effect, Option, ParseResult, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import type { Document, DocumentPage, ListedDocument } from "../../services/Documents.js"
 import type { JournalRow } from "../../services/Journal.js"
-import { StorageError } from "../../services/StorageError.js"
+import type { StorageError } from "../../services/StorageError.js"
 import { decodeRows } from "./SqlDecode.js"
 
 /**
@@ -152,7 +152,7 @@ const plainListed = (row: ListingRow): ListedDocument | undefined => {
   }
 }
 
-const decodeHead = Schema.decodeUnknown(ListingHeadFromSql)
+const decodeHead = decodeRows(ListingHeadFromSql)
 const decodeListed = decodeRows(ListedFromSql)
 
 const asRecord = (row: ListingRow) => ({
@@ -178,13 +178,7 @@ export const listingRows = (
   Effect.gen(function*() {
     const first = rows[0] as ListingRow | undefined
     if (first === undefined || first[0] === null) return undefined
-    const head = yield* Effect.mapError(
-      decodeHead({ head: first[0], epoch: first[1] }),
-      (error) =>
-        new StorageError({
-          message: `unexpected row from the database: ${ParseResult.TreeFormatter.formatErrorSync(error)}`
-        })
-    )
+    const [head] = yield* decodeHead([{ head: first[0], epoch: first[1] }])
     let fitting = 0
     while (fitting < rows.length && fitting < limit && rows[fitting]![2] === true) fitting++
     const page = (rows as ReadonlyArray<ListingRow>).slice(0, fitting)
@@ -199,8 +193,8 @@ export const listingRows = (
     }
     return {
       documents,
-      watermark: head.head,
-      epoch: head.epoch,
+      watermark: head!.head,
+      epoch: head!.epoch,
       nextKey: fitting > 0 && rows.length > fitting ? Option.some(documents[fitting - 1]!.docKey) : Option.none()
     }
   })
