@@ -112,11 +112,12 @@ export const observe: Effect.Effect<void, StorageError, TopicCatalog | Sequencer
   const now = yield* Clock.currentTimeMillis
   for (const position of positions) {
     const labels = Metrics.topicLabel(position.topic)
-    Metrics.record(Metrics.retentionFloor, position.retentionFloor, labels)
     const page = yield* journal.read(position.topic, position.retentionFloor, 1).pipe(
       // pruned or unregistered since the listing: the next run tells
       Effect.catchTags({ StaleCursor: () => Effect.void, UnknownTopic: () => Effect.void })
     )
+    // both gauges of a topic are set at once, after the read: a scrape sees neither or both
+    Metrics.record(Metrics.retentionFloor, position.retentionFloor, labels)
     if (page === undefined) continue
     const oldest = page.rows[0]
     Metrics.record(

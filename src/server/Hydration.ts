@@ -66,21 +66,14 @@ const documentJson = (document: Document): typeof DocumentJson.Type => ({
 })
 
 /**
- * A listing's answer: `envelope` (a JSON object) with its `documents`, each as `DocumentJson` with its payload's JSON
- * text spliced in as stored. A page holds up to a thousand documents: parsing each payload only to serialize it
- * again cost more than reading the page, and so did writing the parts into a buffer one by one; one string per
- * document, joined once and encoded once, costs least.
+ * A listing's answer: `envelope` (a JSON object) with its `documents`, each as the storage rendered it (the
+ * `DocumentJson` shape, `listedDocumentJson`), joined once and encoded once.
  */
 const listingBody = (envelope: string, documents: ReadonlyArray<ListedDocument>): Uint8Array => {
   const parts = new Array<string>(documents.length + 2)
   // the envelope without its closing brace, then the documents as its last member
   parts[0] = `${envelope.slice(0, -1)},"documents":[`
-  for (let i = 0; i < documents.length; i++) {
-    const d = documents[i]!
-    parts[i + 1] = `${i === 0 ? "" : ","}{"doc_key":${JSON.stringify(d.docKey)},"doc_version":${d.docVersion},` +
-      `"payload":${d.payloadJson ?? "null"},"payload_hash":${JSON.stringify(d.payloadHash)},` +
-      `"watermark":${d.watermark},"deleted":false,"hydration_required":${d.payloadJson === undefined}}`
-  }
+  for (let i = 0; i < documents.length; i++) parts[i + 1] = i === 0 ? documents[i]!.json : `,${documents[i]!.json}`
   parts[documents.length + 1] = "]}"
   return Buffer.from(parts.join(""))
 }

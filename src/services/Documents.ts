@@ -28,24 +28,31 @@ export interface Document {
 }
 
 /**
- * A live document as a listing gives it: its payload as JSON text, to be passed on as it is. A listing serves pages
- * of up to a thousand documents, and parsing every payload only to serialize it again was most of a page's cost.
+ * A live document as a listing gives it: its key, and the document as hydration lists it (protocol.md §6), as JSON
+ * text to be passed on as it is. A listing serves pages of up to a thousand documents: parsing every payload only to
+ * serialize it again was most of a page's cost, and so was reading each field of each document to encode it again.
  */
 export interface ListedDocument {
   readonly docKey: string
-  readonly docVersion: number
-  /**
-   * The document as JSON text (valid JSON, not necessarily canonical); `undefined` when the listing left it out for
-   * being over its per-document limit (`payloadBytes` tells): the caller then fetches it alone.
-   */
-  readonly payloadJson: string | undefined
-  /** `sha256:<hex>` of the canonical JSON of the document. */
-  readonly payloadHash: string
-  /** UTF-8 bytes of the canonical JSON of the document. */
-  readonly payloadBytes: number
-  /** The watermark of the journal row that wrote this version. */
-  readonly watermark: number
+  /** `listedDocumentJson` of the document: how Postgres renders it in SQL, and the memory store in TypeScript. */
+  readonly json: string
 }
+
+/**
+ * A listed document's JSON: `{doc_key, doc_version, payload, payload_hash, watermark, deleted: false,
+ * hydration_required}`, with `payloadJson` (the document as JSON text) spliced in, or `payload: null` and
+ * `hydration_required: true` when the listing leaves it out for being over its per-document limit.
+ */
+export const listedDocumentJson = (document: {
+  readonly docKey: string
+  readonly docVersion: number
+  readonly payloadJson: string | undefined
+  readonly payloadHash: string
+  readonly watermark: number
+}): string =>
+  `{"doc_key":${JSON.stringify(document.docKey)},"doc_version":${document.docVersion},` +
+  `"payload":${document.payloadJson ?? "null"},"payload_hash":${JSON.stringify(document.payloadHash)},` +
+  `"watermark":${document.watermark},"deleted":false,"hydration_required":${document.payloadJson === undefined}}`
 
 /**
  * A page of a topic's live documents of one org (tombstones are left out), in `doc_key` order (by code point), with

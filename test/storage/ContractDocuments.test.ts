@@ -1,10 +1,14 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
+import type { ListedDocument } from "../../src/services/Documents.js"
 import { Documents } from "../../src/services/Documents.js"
 import { Journal } from "../../src/services/Journal.js"
 import { Publisher } from "../../src/services/Publisher.js"
 import { Sequencer } from "../../src/services/Sequencer.js"
 import { providers } from "../support/Providers.js"
+
+/** A listed document's JSON, parsed. */
+const listed = (document: ListedDocument) => JSON.parse(document.json) as Record<string, unknown>
 
 const register = (topic: string) =>
   Effect.flatMap(Sequencer, (s) => s.register([{ topic, retentionClass: "unspecified" }]))
@@ -36,7 +40,9 @@ describe.each(providers)("documents contract: $name", (provider) => {
           expect(yield* publish(topic, "org_a", "run_1", 4, { owner: "a" })).toMatchObject({ _tag: "Appended" })
           expect(yield* publish(topic, "org_a", "run_1", 4)).toMatchObject({ _tag: "NotNewer" })
           expect(Option.isNone(yield* documents.get(topic, "org_c", "run_1"))).toBe(true)
-          expect((yield* documents.list({ topic, orgId: "org_a", limit: 10 })).documents.map((d) => d.docVersion))
+          expect(
+            (yield* documents.list({ topic, orgId: "org_a", limit: 10 })).documents.map((d) => listed(d).doc_version)
+          )
             .toEqual([4])
           expect((yield* documents.getMany(topic, "org_b", ["run_1", "run_2"])).map((d) => d.docVersion)).toEqual([
             10
@@ -108,12 +114,11 @@ describe.each(providers)("documents contract: $name", (provider) => {
           expect((yield* documents.list({ topic, orgId: "org_a", docKeyPrefix: "ru%", limit: 10 })).documents.map((
             d
           ) => d.docKey)).toEqual(["ru%n"])
-          // over the per-document limit: listed without payload, its size told
-          const oversize = prefixed.documents[1]!
-          expect(oversize.payloadJson).toBeUndefined()
-          expect(oversize.payloadBytes).toBeGreaterThan(2000)
+          // over the per-document limit: listed without payload, to be fetched alone
+          expect(listed(prefixed.documents[1]!)).toMatchObject({ payload: null, hydration_required: true })
+          expect(listed(prefixed.documents[0]!)).toMatchObject({ payload: { key: "run:1" }, hydration_required: false })
           const small = yield* documents.list({ topic, orgId: "org_a", limit: 10, maxPayloadBytes: 100_000 })
-          expect(JSON.parse(small.documents.find((d) => d.docKey === "run:2")!.payloadJson!)).toEqual(big)
+          expect(listed(small.documents.find((d) => d.docKey === "run:2")!).payload).toEqual(big)
           // a byte budget cuts the page after the document that reaches it; the next page goes on from there
           const first = yield* documents.list({
             topic,
@@ -134,6 +139,31 @@ describe.each(providers)("documents contract: $name", (provider) => {
           })
           expect(rest.documents.map((d) => d.docKey)).toEqual(["run:1", "run:2"])
           expect(rest.epoch).toBe(first.epoch)
+        }))
+
+      it.effect("a listed document's JSON is the hydration document, whatever its key and payload hold", () =>
+        Effect.gen(function*() {
+          const topic = "test.listed_json"
+          yield* register(topic)
+          const documents = yield* Documents
+          const keys = ["plain", "quote\"d", "back\\slash", "tab\tnew\nline\u0001", "é/ü", "emoji 🚀", "\u2028"]
+          for (const [i, key] of keys.entries()) {
+            yield* publish(topic, "org_a", key, i + 1, { key, n: i, nested: { list: [1.5, null, true], text: key } })
+          }
+          const page = yield* documents.list({ topic, orgId: "org_a", limit: 100 })
+          expect(page.documents).toHaveLength(keys.length)
+          for (const document of page.documents) {
+            const stored = Option.getOrThrow(yield* documents.get(topic, "org_a", document.docKey))
+            expect(listed(document)).toEqual({
+              doc_key: stored.docKey,
+              doc_version: stored.docVersion,
+              payload: stored.payload,
+              payload_hash: stored.payloadHash,
+              watermark: stored.watermark,
+              deleted: false,
+              hydration_required: false
+            })
+          }
         }))
     })
   })

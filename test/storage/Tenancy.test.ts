@@ -80,14 +80,15 @@ describe.each(providers)("two orgs sharing document keys (property): $name", (pr
                       }
                       // the listing holds exactly the org's live documents, each at its own newest version
                       const listed = (yield* documents.list({ topic, orgId, limit: 10 })).documents
-                      expect(listed.map((d) => [d.docKey, d.docVersion, JSON.parse(d.payloadJson!)])).toEqual(
-                        ["run_1", "run_2", "run_3"].flatMap((docKey) => {
-                          const expected = newest.get(`${orgId}/${docKey}`)
-                          return expected === undefined || expected.removed
-                            ? []
-                            : [[docKey, expected.version, expected.payload]]
-                        })
-                      )
+                      expect(listed.map((d) => [d.docKey, JSON.parse(d.json).doc_version, JSON.parse(d.json).payload]))
+                        .toEqual(
+                          ["run_1", "run_2", "run_3"].flatMap((docKey) => {
+                            const expected = newest.get(`${orgId}/${docKey}`)
+                            return expected === undefined || expected.removed
+                              ? []
+                              : [[docKey, expected.version, expected.payload]]
+                          })
+                        )
                     }
                     // every appended change is a journal row of its own org, in watermark order
                     const rows = (yield* (yield* Journal).read(topic, 0, 1000)).rows

@@ -3,7 +3,7 @@ import { compareCodePoints } from "../../protocol/CanonicalJson.js"
 import { defaultMaxPayloadBytes } from "../../protocol/UpdateBatch.js"
 import { checkLimit } from "../../services/Arguments.js"
 import type { Document, ListedDocument } from "../../services/Documents.js"
-import { Documents } from "../../services/Documents.js"
+import { Documents, listedDocumentJson } from "../../services/Documents.js"
 import { defaultReadMaxBytes } from "../../services/Journal.js"
 import { documentId, MemoryStore } from "./MemoryStore.js"
 import { getTopic } from "./SequencerMemory.js"
@@ -49,12 +49,14 @@ export const make = Effect.gen(function*() {
               bytes += oversize ? 0 : d.payloadBytes
               documents.push({
                 docKey: d.docKey,
-                docVersion: d.docVersion,
-                payloadJson: oversize ? undefined : JSON.stringify(d.payload),
-                // a live document always has its hash
-                payloadHash: d.payloadHash!,
-                payloadBytes: d.payloadBytes,
-                watermark: d.watermark
+                json: listedDocumentJson({
+                  docKey: d.docKey,
+                  docVersion: d.docVersion,
+                  payloadJson: oversize ? undefined : JSON.stringify(d.payload),
+                  // a live document always has its hash
+                  payloadHash: d.payloadHash!,
+                  watermark: d.watermark
+                })
               })
             }
             return {

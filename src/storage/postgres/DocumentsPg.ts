@@ -70,8 +70,14 @@ export const make = Effect.gen(function*() {
          ${options.docKeyPrefix === undefined ? sql`` : sql`and d.doc_key like ${likePrefix(options.docKeyPrefix)}`}
        order by d.doc_key
        limit ${limit + 1}`
-    const listedColumns = sql`l.fits, l.doc_key, l.doc_version, l.watermark, encode(l.payload_hash, 'hex'),
-      l.payload_bytes, case when l.fits and l.payload_bytes <= ${maxPayloadBytes} then l.payload::text end`
+    // Each document is rendered as hydration lists it (`listedDocumentJson`) by Postgres: one text value a row,
+    // where reading each field of a thousand rows only to encode it again cost the server more than the database.
+    // to_json escapes a key as JSON.stringify does; jsonb's text is valid JSON (not canonical, as before).
+    const listedColumns = sql`l.fits, l.doc_key,
+      '{"doc_key":' || to_json(l.doc_key)::text || ',"doc_version":' || l.doc_version || ',"payload":' ||
+        coalesce(case when l.fits and l.payload_bytes <= ${maxPayloadBytes} then l.payload::text end, 'null') ||
+        ',"payload_hash":"sha256:' || encode(l.payload_hash, 'hex') || '","watermark":' || l.watermark ||
+        ',"deleted":false,"hydration_required":' || (l.payload_bytes > ${maxPayloadBytes})::text || '}'`
     // The head as a scalar beside rows already in key order costs no sort. An empty page has no row to carry it:
     // then a join that keeps the topic's row when no document matches (and so must sort, which costs nothing on an
     // empty page) reads the head and the page again, in one snapshot of their own.

@@ -82,94 +82,28 @@ export const toDocument = (row: typeof DocumentFromSql.Type): Document => ({
   updatedAt: row.updated_at
 })
 
-/** A listed document's row: the payload as JSON text (null when left out for its size), the hash as hex. */
+/** A listed document's columns: its key, and its JSON as hydration lists it (`listedDocumentJson`). */
 export const ListedFromSql = Schema.Struct({
   doc_key: Schema.String,
-  doc_version: Int8,
-  watermark: Int8,
-  payload_hash: Schema.String,
-  payload_bytes: Int8,
-  payload: Schema.NullOr(Schema.String)
+  json: Schema.String
 })
-
-export const toListed = (row: typeof ListedFromSql.Type): ListedDocument => ({
-  docKey: row.doc_key,
-  docVersion: row.doc_version,
-  payloadJson: row.payload ?? undefined,
-  payloadHash: `sha256:${row.payload_hash}`,
-  payloadBytes: row.payload_bytes,
-  watermark: row.watermark
-})
-
-/** An int8 as `pg` gives it (a string of digits), as an int4 (a number) or a bigint, when it is a safe integer. */
-const plainInt8 = (value: unknown): number | undefined => {
-  const n = typeof value === "number"
-    ? value
-    : typeof value === "string" && /^-?\d+$/.test(value)
-    ? Number(value)
-    : typeof value === "bigint"
-    ? Number(value)
-    : NaN
-  return Number.isSafeInteger(n) ? n : undefined
-}
 
 /**
  * The values of a listing's row, in this order: the topic's head and epoch (null when the topic is unknown), then
- * whether the row fits the page, and the document (all null when the page is empty).
+ * whether the row fits the page, and the document (null when the page is empty).
  */
-export type ListingRow = readonly [
-  head: unknown,
-  epoch: unknown,
-  fits: unknown,
-  docKey: unknown,
-  docVersion: unknown,
-  watermark: unknown,
-  payloadHash: unknown,
-  payloadBytes: unknown,
-  payload: unknown
-]
+export type ListingRow = readonly [head: unknown, epoch: unknown, fits: unknown, docKey: unknown, json: unknown]
 
 const ListingHeadFromSql = Schema.Struct({ head: Int8, epoch: Schema.String })
-
-/** What `ListedFromSql` decodes the row's document to, for rows of the shapes `pg` gives; `undefined` for any other. */
-const plainListed = (row: ListingRow): ListedDocument | undefined => {
-  const [, , , docKey, , , payloadHash, , payload] = row
-  const docVersion = plainInt8(row[4])
-  const watermark = plainInt8(row[5])
-  const payloadBytes = plainInt8(row[7])
-  if (
-    typeof docKey !== "string" || typeof payloadHash !== "string" ||
-    (payload !== null && typeof payload !== "string") ||
-    docVersion === undefined || watermark === undefined || payloadBytes === undefined
-  ) return undefined
-  return {
-    docKey,
-    docVersion,
-    payloadJson: payload ?? undefined,
-    payloadHash: `sha256:${payloadHash}`,
-    payloadBytes,
-    watermark
-  }
-}
 
 const decodeHead = decodeRows(ListingHeadFromSql)
 const decodeListed = decodeRows(ListedFromSql)
 
-const asRecord = (row: ListingRow) => ({
-  doc_key: row[3],
-  doc_version: row[4],
-  watermark: row[5],
-  payload_hash: row[6],
-  payload_bytes: row[7],
-  payload: row[8]
-})
-
 /**
  * A listing page from its rows (`ListingRow`): at most `limit` documents, up to the first that does not fit; its
- * head and epoch; and the key to list after when more follow. `undefined` when the topic is unknown. Decoding a
- * thousand rows through the schema costs more than reading them from the database, so rows of the shapes `pg`
- * gives are read by hand; any other page (another driver's int8 as a bigint, or a row that is wrong) goes through
- * the schema, which decodes it or says what is wrong.
+ * head and epoch; and the key to list after when more follow. `undefined` when the topic is unknown. The documents
+ * are read by hand, a thousand rows costing less that way than through the schema, which still decodes a page
+ * holding any other shape, or says what is wrong with it.
  */
 export const listingRows = (
   rows: ReadonlyArray<ReadonlyArray<unknown>>,
@@ -183,13 +117,13 @@ export const listingRows = (
     while (fitting < rows.length && fitting < limit && rows[fitting]![2] === true) fitting++
     const page = (rows as ReadonlyArray<ListingRow>).slice(0, fitting)
     let documents: Array<ListedDocument> = []
-    for (const row of page) {
-      const document = plainListed(row)
-      if (document === undefined) {
-        documents = (yield* decodeListed(page.map(asRecord))).map(toListed)
+    for (const [, , , docKey, json] of page) {
+      if (typeof docKey !== "string" || typeof json !== "string") {
+        const decoded = yield* decodeListed(page.map(([, , , doc_key, json]) => ({ doc_key, json })))
+        documents = decoded.map((d) => ({ docKey: d.doc_key, json: d.json }))
         break
       }
-      documents.push(document)
+      documents.push({ docKey, json })
     }
     return {
       documents,
