@@ -57,6 +57,7 @@ export const run = (
 ): Micro.Micro<void, SessionError> =>
   Micro.scoped(Micro.gen(function*() {
     let token = yield* settings.token
+    const expiring = expiryWarning()
     const mailbox: Mailbox<Message> = Mailboxes.make(settings.mailboxCapacity)
     const connection = yield* Connections.connect({
       url: settings.url,
@@ -309,6 +310,10 @@ export const run = (
               topicError(Wire.decodeError(frame.payload), [...phases.keys()])
               break
             }
+            case Wire.SyncEvent.tokenExpiring: {
+              expiring.warn()
+              break
+            }
             case Wire.Phoenix.close:
             case Wire.Phoenix.error:
               return yield* failed(new ConnectionLost({ reason: "the server closed the channel" }))
@@ -376,17 +381,21 @@ export const run = (
     }))
 
     // Before the token expires: refreshed on this socket (protocol.md §8 `sync:auth`) when enabled and accepted, else the
-    // session ends so that the reconnect loop comes back at once with a fresh token.
+    // session ends so that the reconnect loop comes back at once with a fresh token. The server's
+    // `sync:token_expiring` warning starts it at once, whatever this clock says of the token.
     const refresh: Micro.Micro<void, SessionError> = Micro.gen(function*() {
       while (true) {
         const expiresAt = Wire.tokenExpiry(token)
-        if (expiresAt === undefined) return yield* Micro.never
         const now = Date.now()
-        const lead = Math.min(settings.refreshBeforeExpiryMs, Math.max(0, (expiresAt - now) / 2))
+        const lead = expiresAt === undefined
+          ? 0
+          : Math.min(settings.refreshBeforeExpiryMs, Math.max(0, (expiresAt - now) / 2))
         // A token that looks (nearly) expired already, by this clock, is left to the server: refreshing it now would
         // reconnect without pause if the clock is skewed. The server's expiry close then backs off as usual.
-        if (expiresAt - lead - now < minRefreshDelayMs) return yield* Micro.never
-        yield* sleep(expiresAt - lead - now)
+        const due = expiresAt === undefined || expiresAt - lead - now < minRefreshDelayMs
+          ? Micro.never
+          : sleep(expiresAt - lead - now)
+        yield* Micro.raceFirst(due, expiring.warned)
         if (settings.tokenRefresh !== "in-band") return yield* drain
         const fresh = yield* settings.token
         const ref = nextRef()
@@ -399,12 +408,35 @@ export const run = (
         }).pipe(Micro.timeoutOption(settings.requestTimeoutMs))
         if (reply._tag === "None" || reply.value.status === "error") return yield* drain
         token = fresh
+        expiring.reset()
       }
     })
 
     yield* reconcile
     yield* Micro.raceAllFirst([processing, heartbeats, refresh, connection.closed])
   }))
+
+/** The server's warning that the socket's token expires soon: `warned` completes once it came, until `reset`. */
+const expiryWarning = () => {
+  let came = false
+  let wake: (() => void) | undefined
+  return {
+    warn: () => {
+      came = true
+      wake?.()
+    },
+    reset: () => {
+      came = false
+    },
+    warned: Micro.async<void>((resume) => {
+      if (came) return resume(Micro.void)
+      wake = () => resume(Micro.void)
+      return Micro.sync(() => {
+        wake = undefined
+      })
+    })
+  }
+}
 
 /** A refresh is not scheduled sooner than this after a connect. */
 const minRefreshDelayMs = 1000

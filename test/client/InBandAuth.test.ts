@@ -13,8 +13,11 @@ const unsignedToken = (lifetimeMs: number, n: number) => {
   return `e30.${claims}.unsigned`
 }
 
-/** A socket that answers join, subscribe, heartbeat and `sync:auth` with ok replies, and records what it was sent. */
-const scriptedServer = () => {
+/**
+ * A socket that answers join, subscribe, heartbeat and `sync:auth` with ok replies, and records what it was sent;
+ * with `warnOnSubscribe`, it pushes `sync:token_expiring` once a subscription is answered on a connection.
+ */
+const scriptedServer = (warnOnSubscribe = false) => {
   const connections: Array<string | Array<string> | undefined> = []
   const received: Array<[string, unknown]> = []
   class Scripted {
@@ -23,6 +26,7 @@ const scriptedServer = () => {
     onmessage: ((event: { data: unknown }) => void) | null = null
     onclose: ((event: { code: number; reason: string }) => void) | null = null
     onerror = null
+    warned = false
     constructor(_url: string, protocols?: string | Array<string>) {
       connections.push(protocols)
       setTimeout(() => {
@@ -40,6 +44,14 @@ const scriptedServer = () => {
         this.onmessage?.({
           data: JSON.stringify([joinRef, ref, topic, "phx_reply", { status: "ok", response }])
         }), 1)
+      if (warnOnSubscribe && event === "sync:subscribe" && !this.warned) {
+        this.warned = true
+        const warning = { expires_at: Math.floor(Date.now() / 1000) + 60, closes_in_ms: 60_000 }
+        setTimeout(
+          () => this.onmessage?.({ data: JSON.stringify([joinRef, null, topic, "sync:token_expiring", warning]) }),
+          5
+        )
+      }
     }
     close() {
       this.readyState = 3
@@ -77,5 +89,31 @@ describe("in-band token refresh", () => {
       .toEqual([2, 3])
     expect(client.state.getSnapshot().status).toBe("live")
     await client.close()
+  }, 60_000)
+
+  it("refreshes at once when the server warns that the token expires, whatever the token says of itself", async () => {
+    for (const tokenRefresh of ["in-band", "reconnect"] as const) {
+      const server = scriptedServer(true)
+      let issued = 0
+      const client = createClient({
+        url: "http://sync.test",
+        // an hour left by this clock: without the warning, nothing would be refreshed for some 59 minutes
+        token: () => unsignedToken(3_600_000, ++issued),
+        webSocket: server.webSocket,
+        initialLoad: "replay",
+        tokenRefresh
+      })
+      client.subscribe("t")
+      if (tokenRefresh === "in-band") {
+        await until(() => server.received.some(([event]) => event === "sync:auth"))
+        expect(server.connections).toHaveLength(1)
+      } else {
+        // the session ends and the reconnect loop comes back with a fresh token
+        await until(() => server.connections.length === 2)
+        expect(server.received.some(([event]) => event === "sync:auth")).toBe(false)
+      }
+      expect(issued).toBe(2)
+      await client.close()
+    }
   }, 60_000)
 })
