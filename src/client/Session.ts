@@ -311,7 +311,8 @@ export const run = (
               break
             }
             case Wire.SyncEvent.tokenExpiring: {
-              expiring.warn()
+              const closesIn = (frame.payload as { closes_in_ms?: unknown } | null)?.closes_in_ms
+              if (typeof closesIn === "number" && Number.isFinite(closesIn)) expiring.warn(Date.now() + closesIn)
               break
             }
             case Wire.Phoenix.close:
@@ -381,11 +382,15 @@ export const run = (
     }))
 
     // Before the token expires: refreshed on this socket (protocol.md §8 `sync:auth`) when enabled and accepted, else the
-    // session ends so that the reconnect loop comes back at once with a fresh token. The server's
-    // `sync:token_expiring` warning starts it at once, whatever this clock says of the token.
+    // session ends so that the reconnect loop comes back at once with a fresh token. The token says when it expires;
+    // the server's `sync:token_expiring` says when it will close the socket, measured by the server: the sooner of
+    // the two counts, so a client whose clock misjudges its token is not cut off.
     const refresh: Micro.Micro<void, SessionError> = Micro.gen(function*() {
       while (true) {
-        const expiresAt = Wire.tokenExpiry(token)
+        const claimed = Wire.tokenExpiry(token)
+        const expiresAt = expiring.closesAt === undefined
+          ? claimed
+          : Math.min(claimed ?? Infinity, expiring.closesAt)
         const now = Date.now()
         const lead = expiresAt === undefined
           ? 0
@@ -394,8 +399,9 @@ export const run = (
         // reconnect without pause if the clock is skewed. The server's expiry close then backs off as usual.
         const due = expiresAt === undefined || expiresAt - lead - now < minRefreshDelayMs
           ? Micro.never
-          : sleep(expiresAt - lead - now)
-        yield* Micro.raceFirst(due, expiring.warned)
+          : Micro.as(sleep(expiresAt - lead - now), true)
+        // a warning while waiting reschedules by what it says
+        if (!(yield* Micro.raceFirst(due, Micro.as(expiring.next, false)))) continue
         if (settings.tokenRefresh !== "in-band") return yield* drain
         const fresh = yield* settings.token
         const ref = nextRef()
@@ -408,7 +414,8 @@ export const run = (
         }).pipe(Micro.timeoutOption(settings.requestTimeoutMs))
         if (reply._tag === "None" || reply.value.status === "error") return yield* drain
         token = fresh
-        expiring.reset()
+        // the warning was of the token replaced
+        expiring.clear()
       }
     })
 
@@ -416,26 +423,29 @@ export const run = (
     yield* Micro.raceAllFirst([processing, heartbeats, refresh, connection.closed])
   }))
 
-/** The server's warning that the socket's token expires soon: `warned` completes once it came, until `reset`. */
+/**
+ * The server's warnings that the socket's token expires soon: `closesAt` is when the last one said the socket closes
+ * (by this clock, from the server's count of milliseconds), and `next` completes at the next warning.
+ */
 const expiryWarning = () => {
-  let came = false
   let wake: (() => void) | undefined
-  return {
-    warn: () => {
-      came = true
+  const state = {
+    closesAt: undefined as number | undefined,
+    warn: (closesAt: number) => {
+      state.closesAt = closesAt
       wake?.()
     },
-    reset: () => {
-      came = false
+    clear: () => {
+      state.closesAt = undefined
     },
-    warned: Micro.async<void>((resume) => {
-      if (came) return resume(Micro.void)
+    next: Micro.async<void>((resume) => {
       wake = () => resume(Micro.void)
       return Micro.sync(() => {
         wake = undefined
       })
     })
   }
+  return state
 }
 
 /** A refresh is not scheduled sooner than this after a connect. */
