@@ -175,10 +175,8 @@ const list = (topic: TopicInfo, principal: Principal, search: URLSearchParams, s
       maxPayloadBytes: settings.maxPayloadBytes
     }
     const readahead = yield* ListingReadahead
-    // a first page is read when asked for; a later one may have been read ahead, after the first
-    const page = yield* (cursor === undefined ?
-      Effect.flatMap(Documents, (documents) => documents.list(options))
-      : readahead.page(options)).pipe(storageFailed)
+    // a later page may have been read ahead, after the first; a first page never is, and is read now
+    const page = yield* readahead.page(options).pipe(storageFailed)
     // A reset between pages renumbers the journal: the listing must start over (protocol.md §7).
     if (cursor !== undefined && cursor.e !== page.epoch) {
       return yield* refused(400, "stale_cursor", "the topic's journal was reset while listing; list again", {

@@ -80,7 +80,11 @@ describe.each(providers)("two orgs sharing document keys (property): $name", (pr
                       }
                       // the listing holds exactly the org's live documents, each at its own newest version
                       const listed = (yield* documents.list({ topic, orgId, limit: 10 })).documents
-                      expect(listed.map((d) => [d.docKey, JSON.parse(d.json).doc_version, JSON.parse(d.json).payload]))
+                      expect(
+                        listed.map((d) =>
+                          JSON.parse(d.json)
+                        ).map((d) => [d.doc_key, d.doc_version, d.payload])
+                      )
                         .toEqual(
                           ["run_1", "run_2", "run_3"].flatMap((docKey) => {
                             const expected = newest.get(`${orgId}/${docKey}`)

@@ -83,7 +83,7 @@ export const toDocument = (row: typeof DocumentFromSql.Type): Document => ({
 })
 
 /** A listed document's columns: its key, and its JSON as hydration lists it (`listedDocumentJson`). */
-export const ListedFromSql = Schema.Struct({
+const ListedFromSql = Schema.Struct({
   doc_key: Schema.String,
   json: Schema.String
 })
